@@ -1,0 +1,71 @@
+# registry-workflow — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The Lambda runtime is python3.12; the dev venv uses the same interpreter.
+PYTHON ?= $(shell ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1 || true)
+ifeq ($(strip $(PYTHON)),)
+PYTHON := python3.12
+endif
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export AWS_DEFAULT_REGION ?= us-east-1
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv lint typecheck validate test unit integration e2e demo local build deploy fuzz bench clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## Create .venv (python3.12) and install the project with its dev tools
+
+$(STAMP): pyproject.toml layers/registry_workflow/requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP) ## ruff (lint + format check)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy on the shared package and the handlers
+	$(BIN)/mypy
+	@# every handler file is app.py: check each on its own (one module name per run)
+	@for app in functions/*/app.py; do $(BIN)/mypy --no-error-summary $$app || exit 1; done
+
+validate: $(STAMP) ## sam validate --lint (cfn-lint included)
+	$(BIN)/sam validate --lint --template template.yaml
+
+test: $(STAMP) lint typecheck validate ## Everything CI runs: lint, types, template, all tests
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+unit: $(STAMP) ## Unit tests only (no network)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(STAMP) ## Integration tests (moto)
+	$(BIN)/python -m pytest -q tests/integration
+
+e2e: $(STAMP) ## End-to-end tests on the offline twin
+	$(BIN)/python -m pytest -q tests/e2e
+
+demo: $(STAMP) ## Run the whole approval workflow on the offline twin
+	$(BIN)/python -m registry_workflow.demo
+
+local: $(STAMP) ## Start the offline twin on 127.0.0.1:5000
+	$(BIN)/registry-workflow local --port 5000
+
+build: $(STAMP) ## sam build (python3.12 from .venv on PATH)
+	$(BIN)/sam build
+
+STAGE ?= dev
+deploy: build ## sam deploy to STAGE (dev|prod); ManagedGroups from config/.env.shared
+	$(BIN)/sam deploy --config-env $(STAGE) \
+	  --parameter-overrides Stage=$(STAGE) ManagedGroups=$$($(BIN)/registry-workflow groups)
+
+bench: $(STAMP) ## Benchmarks (on demand; numbers go to docs/performance.md)
+	$(BIN)/python bench/provision.py
+
+clean: ## Remove build output and caches (keeps .venv)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

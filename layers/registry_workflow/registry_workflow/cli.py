@@ -1,0 +1,181 @@
+"""`registry-workflow`: the operator's commands (the seed's shell scripts, and more).
+
+Every command talks to whatever the current credentials and `AWS_ENDPOINT_URL` point at, so the
+same commands work against AWS and against `registry-workflow local`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+
+from registry_workflow import aws
+from registry_workflow.config import CONFIG_DIR_ENV, RegistryConfig, load_config
+from registry_workflow.errors import ConfigError, RegistryWorkflowError
+
+CONFIG_OPTION = click.option(
+    "--config-dir",
+    envvar=CONFIG_DIR_ENV,
+    default="config",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help=f"Directory holding .env.shared and policy.toml (env: {CONFIG_DIR_ENV}).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="registry-workflow")
+def main() -> None:
+    """SageMaker Model Registry as an event-driven approval workflow.
+
+    Uses the current AWS credentials and region; set AWS_ENDPOINT_URL to use a local stand-in
+    (see `registry-workflow local`).
+    """
+
+
+def _config(config_dir: str) -> RegistryConfig:
+    try:
+        return load_config(config_dir)
+    except ConfigError as exc:
+        raise click.ClickException(f"bad config: {exc}") from exc
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
+    line = "  ".join("-" * w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*headers), line, *(fmt.format(*map(str, row)) for row in rows)])
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--dry-run", is_flag=True, help="Show what would be created; create nothing.")
+def provision(config_dir: str, dry_run: bool) -> None:
+    """Create the Model Package Group of every configured project that does not exist yet.
+
+    Runs the provisioner Lambda's own code. Groups are named {team}-{project}, described and
+    tagged (team, project, managed-by). Existing groups are left as they are; nothing is deleted.
+    A re-run on an up-to-date account makes no writes. (The seed's 01-create-model-groups.sh.)
+    """
+    from registry_workflow.provisioning import GroupState, reconcile
+
+    config = _config(config_dir)
+    if not config.enabled:
+        click.echo("ENABLE_MODEL_REGISTRY=false: nothing to provision.")
+        return
+    report = _run(lambda: reconcile(config, aws.client("sagemaker"), dry_run=dry_run))
+    rows = [[r.name, r.state.value, r.detail] for r in report.results]
+    click.echo(_table(["GROUP", "STATE", "DETAIL"], rows))
+    created = len(report.names(GroupState.CREATED))
+    click.echo(
+        f"\n{created} created, {len(report.names(GroupState.PRESENT))} already present, "
+        f"{len(report.names(GroupState.UNMANAGED))} present but unmanaged"
+        + (f", {len(report.names(GroupState.MISSING))} would be created" if dry_run else "")
+    )
+    if report.failed:
+        raise click.ClickException(f"{len(report.failed)} group(s) could not be created")
+
+
+@main.command()
+@CONFIG_OPTION
+def groups(config_dir: str) -> None:
+    """Print the configured group names, comma-separated (the template's ManagedGroups)."""
+    click.echo(",".join(_config(config_dir).group_names))
+
+
+@main.command()
+@CONFIG_OPTION
+def verify(config_dir: str) -> None:
+    """Compare the config with the account; exit 1 on drift (the seed's verify.sh).
+
+    Drift is: a configured group that is missing, a configured group created by someone else,
+    a managed group no longer in the config, or an unconfigured group under a team's prefix.
+    """
+    from registry_workflow.provisioning import verify as verify_groups
+
+    config = _config(config_dir)
+    report = _run(lambda: verify_groups(config, aws.client("sagemaker")))
+    rows = [[r.name, r.state.value, "DRIFT" if r in report.drift else "ok", r.detail] for r in report.results]
+    click.echo(_table(["GROUP", "STATE", "CHECK", "DETAIL"], rows) if rows else "no groups configured")
+    if report.drift:
+        click.echo(f"\n{len(report.drift)} drift(s) found.", err=True)
+        sys.exit(1)
+    click.echo(f"\nAll {len(config.projects)} configured groups present and managed.")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--yes", is_flag=True, help="Really delete. Without it, only print what would go.")
+@click.option(
+    "--include-unmanaged",
+    is_flag=True,
+    help="Also delete configured groups that registry-workflow did not create.",
+)
+@click.option("--group", "groups", multiple=True, help="Limit to this group (repeatable).")
+def cleanup(config_dir: str, yes: bool, include_unmanaged: bool, groups: tuple[str, ...]) -> None:
+    """Delete managed groups and every version in them (the seed's cleanup.sh).
+
+    DESTRUCTIVE with --yes: versions are deleted first, then their group. Without --yes this is
+    a dry run that prints what would be deleted. Groups not created by registry-workflow are
+    never touched unless --include-unmanaged is given.
+    """
+    from registry_workflow.provisioning import execute_cleanup, plan_cleanup
+
+    config = _config(config_dir)
+    sagemaker = aws.client("sagemaker")
+    plan = _run(
+        lambda: plan_cleanup(config, sagemaker, include_unmanaged=include_unmanaged, only=list(groups))
+    )
+    if not plan:
+        click.echo("Nothing to clean up.")
+        return
+    rows = [[item.group, len(item.versions), "yes" if item.managed else "no"] for item in plan]
+    click.echo(_table(["GROUP", "VERSIONS", "MANAGED"], rows))
+    if not yes:
+        click.echo(f"\nDry run: {len(plan)} group(s) would be deleted. Re-run with --yes to delete them.")
+        return
+    deleted = _run(lambda: execute_cleanup(plan, sagemaker))
+    versions = sum(len(item.versions) for item in plan)
+    click.echo(f"\nDeleted {len(deleted)} group(s) and {versions} version(s).")
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
+def local(port: int) -> None:
+    """Start the local AWS stand-in (moto with the project's fixes) on 127.0.0.1.
+
+    Point any client at it with AWS_ENDPOINT_URL (printed on the ready line). Ctrl-C stops it.
+    """
+    import signal
+    import threading
+
+    from registry_workflow.local.server import LocalAws
+
+    server = LocalAws(port).start()
+    click.echo(f"ready: local AWS on {server.url}")
+    click.echo(
+        f"  export AWS_ENDPOINT_URL={server.url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        click.echo("stopped")
+
+
+def _run(action: Any) -> Any:
+    try:
+        return action()
+    except (RegistryWorkflowError, BotoCoreError, ClientError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

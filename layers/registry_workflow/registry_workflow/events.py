@@ -1,0 +1,159 @@
+"""Typed models of the EventBridge events this workflow consumes, parsed at the edge.
+
+Strict on what the code relies on (group, version, ARN, approval status; endpoint name and
+status), tolerant of everything real events may omit. The envelope mirrors Powertools'
+`EventBridgeModel` but is defined here with plain pydantic: importing Powertools' parser package
+pulls every model it has into a cold start (see docs/performance.md).
+
+Facts designed against (../shared/AWS-FACTS.md): `UpdatedModelPackageFields` may be absent;
+`LastModifiedTime` is ISO-8601 in model-package events and epoch milliseconds in endpoint events;
+`EndpointStatus` is `IN_SERVICE` in events and `InService` in `DescribeEndpoint`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from registry_workflow.errors import MalformedEventError
+
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
+
+ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
+
+_TOLERANT = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+class ModelPackageDetail(BaseModel):
+    """`detail` of "SageMaker Model Package State Change"."""
+
+    model_config = _TOLERANT
+
+    group_name: str = Field(alias="ModelPackageGroupName", min_length=1, max_length=63)
+    version: int = Field(alias="ModelPackageVersion", ge=1)
+    arn: str = Field(
+        alias="ModelPackageArn", pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"
+    )
+    approval_status: ApprovalStatus = Field(alias="ModelApprovalStatus")
+    package_status: str | None = Field(default=None, alias="ModelPackageStatus")
+    creation_time: str | None = Field(default=None, alias="CreationTime")
+    last_modified_time: str | None = Field(default=None, alias="LastModifiedTime")
+    updated_fields: list[str] | None = Field(default=None, alias="UpdatedModelPackageFields")
+    approval_description: str | None = Field(default=None, alias="ApprovalDescription")
+    customer_metadata: dict[str, str] | None = Field(default=None, alias="CustomerMetadataProperties")
+    model_metrics: dict[str, Any] | None = Field(default=None, alias="ModelMetrics")
+
+    @property
+    def is_creation(self) -> bool:
+        """A creation event carries no UpdatedModelPackageFields (or an empty list)."""
+        return not self.updated_fields
+
+    @property
+    def approval_changed(self) -> bool:
+        return self.is_creation or "ModelApprovalStatus" in (self.updated_fields or [])
+
+    @property
+    def metadata_only(self) -> bool:
+        """Only CustomerMetadataProperties changed: a stamp, e.g. the validator's own."""
+        return bool(self.updated_fields) and set(self.updated_fields or []) <= {"CustomerMetadataProperties"}
+
+
+class EndpointDetail(BaseModel):
+    """`detail` of "SageMaker Endpoint State Change"."""
+
+    model_config = _TOLERANT
+
+    endpoint_name: str = Field(alias="EndpointName", min_length=1, max_length=63)
+    endpoint_arn: str | None = Field(default=None, alias="EndpointArn")
+    endpoint_config_name: str | None = Field(default=None, alias="EndpointConfigName")
+    status: str = Field(alias="EndpointStatus")
+    tags: dict[str, str] = Field(default_factory=dict, alias="Tags")
+    last_modified_time: int | str | None = Field(default=None, alias="LastModifiedTime")
+
+    @field_validator("status")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return normalise_endpoint_status(value)
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    id: str
+    version: str = "0"
+    account: str | None = None
+    time: datetime | None = None
+    region: str | None = None
+    resources: list[str] = Field(default_factory=list)
+    source: Literal["aws.sagemaker"]
+    detail_type: str = Field(alias="detail-type")
+
+
+class ModelPackageEvent(_Envelope):
+    detail_type: Literal["SageMaker Model Package State Change"] = Field(alias="detail-type")
+    detail: ModelPackageDetail
+
+
+class EndpointEvent(_Envelope):
+    detail_type: Literal["SageMaker Endpoint State Change"] = Field(alias="detail-type")
+    detail: EndpointDetail
+
+
+def parse_model_package_event(event: Any) -> ModelPackageEvent:
+    return _parse(ModelPackageEvent, event)
+
+
+def parse_endpoint_event(event: Any) -> EndpointEvent:
+    return _parse(EndpointEvent, event)
+
+
+def _parse[T: _Envelope](model: type[T], event: Any) -> T:
+    event_id = event.get("id") if isinstance(event, dict) else None
+    if not isinstance(event, dict):
+        raise MalformedEventError(None, f"expected a JSON object, got {type(event).__name__}")
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "<root>"
+        raise MalformedEventError(
+            str(event_id) if event_id is not None else None,
+            f"{where}: {first['msg']} ({exc.error_count()} error(s))",
+        ) from None
+
+
+# EventBridge spells endpoint states IN_SERVICE; DescribeEndpoint says InService. One spelling here.
+_STATUS = {
+    "OUT_OF_SERVICE": "OutOfService",
+    "CREATING": "Creating",
+    "UPDATING": "Updating",
+    "SYSTEM_UPDATING": "SystemUpdating",
+    "ROLLING_BACK": "RollingBack",
+    "IN_SERVICE": "InService",
+    "DELETING": "Deleting",
+    "FAILED": "Failed",
+    "UPDATE_ROLLBACK_FAILED": "UpdateRollbackFailed",
+}
+_KNOWN = set(_STATUS.values())
+
+
+def normalise_endpoint_status(value: str) -> str:
+    """`IN_SERVICE` / `InService` / `in_service` → `InService`; unknown values are errors."""
+    if value in _KNOWN:
+        return value
+    normalised = _STATUS.get(value.upper().replace("-", "_"))
+    if normalised is None:
+        raise ValueError(f"unknown endpoint status {value!r}")
+    return normalised
+
+
+def to_event_spelling(status: str) -> str:
+    """`InService` → `IN_SERVICE` (how EventBridge writes it)."""
+    return next(k for k, v in _STATUS.items() if v == normalise_endpoint_status(status))
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

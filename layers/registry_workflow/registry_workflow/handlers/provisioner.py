@@ -1,0 +1,73 @@
+"""Provisioner entry: a manual invoke (`events/provision.json`) or a CloudFormation custom resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registry_workflow import aws
+from registry_workflow.config import load_config
+from registry_workflow.custom_resource import is_custom_resource_event, send_response
+from registry_workflow.errors import RegistryWorkflowError
+from registry_workflow.observability import logger, metrics
+from registry_workflow.provisioning import GroupState, ProvisionReport, reconcile
+
+PHYSICAL_ID = "registry-workflow-model-package-groups"
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    if is_custom_resource_event(event):
+        return _handle_custom_resource(event)
+    dry_run = bool(event.get("dry_run", False)) if isinstance(event, dict) else False
+    report = provision(dry_run=dry_run)
+    if report.failed:
+        # raise so the invocation counts as an error: retried, alarmed, never a silent half-success
+        raise RegistryWorkflowError(
+            f"could not create {[r.name for r in report.failed]}: {report.failed[0].detail}"
+        )
+    return _as_dict(report)
+
+
+def provision(*, dry_run: bool = False) -> ProvisionReport:
+    config = load_config()
+    if not config.enabled:
+        logger.info("ENABLE_MODEL_REGISTRY=false: nothing to provision")
+        return ProvisionReport(enabled=False)
+    report = reconcile(config, aws.client("sagemaker"), dry_run=dry_run)
+    metrics.add_metric(name="GroupsCreated", unit="Count", value=len(report.names(GroupState.CREATED)))
+    logger.info("provisioned", extra={"summary": report.summary(), "drift": [r.name for r in report.drift]})
+    return report
+
+
+def _handle_custom_resource(event: dict[str, Any]) -> dict[str, Any]:
+    request = event["RequestType"]
+    if request == "Delete":
+        # Deleting the stack leaves the groups and every version in them in place, by design.
+        send_response(
+            event, success=True, reason="groups are kept on stack deletion", physical_id=PHYSICAL_ID
+        )
+        return {"RequestType": request}
+    try:
+        report = provision()
+    except Exception as exc:
+        logger.exception("provisioning failed")
+        send_response(event, success=False, reason=str(exc), physical_id=PHYSICAL_ID)
+        return {"RequestType": request, "error": str(exc)}
+    if report.failed:
+        reason = "; ".join(f"{r.name}: {r.detail}" for r in report.failed)
+        send_response(event, success=False, reason=reason, physical_id=PHYSICAL_ID)
+    else:
+        send_response(event, success=True, data=_as_data(report), physical_id=PHYSICAL_ID)
+    return _as_dict(report)
+
+
+def _as_dict(report: ProvisionReport) -> dict[str, Any]:
+    return {
+        "enabled": report.enabled,
+        "summary": report.summary(),
+        "groups": [{"name": r.name, "state": r.state.value, "detail": r.detail} for r in report.results],
+    }
+
+
+def _as_data(report: ProvisionReport) -> dict[str, Any]:
+    # custom resource Data values must be strings
+    return {key: str(value) for key, value in report.summary().items()}

@@ -1,0 +1,329 @@
+"""The project's fixes for moto's SageMaker gaps — the one place they live.
+
+moto (5.2.x) is the project's stand-in for AWS. Where it differs from AWS in a way this project
+meets, the difference is closed here, on moto's backend and response classes, so it applies to
+`mock_aws` in tests and to a `ThreadedMotoServer` in the same interpreter alike. Each fix names
+the moto behaviour it covers:
+
+===============================  ===================================================================
+moto                             AWS (what the fix makes moto do)
+===============================  ===================================================================
+create_model_package_group       ValidationException "... already exists" for an existing group
+  silently overwrites
+update_model_package clears      omitted fields are left as they are
+  omitted fields
+delete_model_package(_group)     implemented; a group holding versions cannot be deleted
+  not implemented
+update_endpoint not implemented  implemented: Updating → InService on the new config, or back
+                                 InService on the old config with a FailureReason when it fails;
+                                 "Cannot update in-progress endpoint" while busy
+create_endpoint InService at     Creating → InService (or Failed) — instant unless the twin sets a
+  once                           transition delay
+duplicate create_model /         ValidationException "Cannot create already existing ..."
+  endpoint_config / endpoint
+  accepted
+no events at all                 every change is published to `subscribe`rs (the twin turns them
+                                 into EventBridge events)
+===============================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from moto.core.common_models import BaseModel  # noqa: F401  (import check: moto is present)
+from moto.core.utils import utcnow
+from moto.sagemaker import models as sm_models
+from moto.sagemaker import responses as sm_responses
+from moto.sagemaker.exceptions import ValidationError
+
+BUSY_STATUSES = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
+
+
+@dataclass
+class EndpointBehaviour:
+    """Knobs the twin and tests turn; the defaults keep moto's instant behaviour."""
+
+    #: seconds an endpoint spends Creating/Updating; None completes within the call
+    transition_seconds: float | None = None
+    #: when set, the next CreateEndpoint/UpdateEndpoint fails with this reason
+    fail_next: str | None = None
+
+
+behaviour = EndpointBehaviour()
+
+#: (kind, payload) — kind is "model_package" or "endpoint"
+Listener = Callable[[str, dict[str, Any]], None]
+_listeners: list[Listener] = []
+_applied = False
+_lock = threading.RLock()
+
+
+def subscribe(listener: Listener) -> Callable[[], None]:
+    """Call `listener` after every change AWS would announce; returns an unsubscribe function."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+def _publish(kind: str, payload: dict[str, Any]) -> None:
+    for listener in list(_listeners):
+        listener(kind, payload)
+
+
+def apply() -> None:
+    """Install every fix (idempotent)."""
+    global _applied
+    with _lock:
+        if _applied:
+            return
+        _patch_backend()
+        _patch_responses()
+        _applied = True
+
+
+# --- backend ------------------------------------------------------------------------------------
+
+Backend = sm_models.SageMakerModelBackend
+_original_create_group = Backend.create_model_package_group
+_original_create_package = Backend.create_model_package
+_original_create_model = Backend.create_model
+_original_create_endpoint_config = Backend.create_endpoint_config
+_original_create_endpoint = Backend.create_endpoint
+
+
+def _create_model_package_group(self: Any, model_package_group_name: str, *args: Any, **kwargs: Any) -> str:
+    if model_package_group_name in self.model_package_groups:
+        arn = self.model_package_groups[model_package_group_name].arn
+        raise ValidationError(f"Model Package Group already exists: {arn}")
+    return _original_create_group(self, model_package_group_name, *args, **kwargs)
+
+
+def _create_model_package(self: Any, *args: Any, **kwargs: Any) -> str:
+    arn = _original_create_package(self, *args, **kwargs)
+    package = self.model_packages[arn]
+    package.last_modified_time = package.creation_time
+    package.last_modified_by = package.created_by
+    _publish(
+        "model_package",
+        {"package": package, "updated_fields": None, "region": self.region_name, "account": self.account_id},
+    )
+    return arn
+
+
+_UPDATABLE = {
+    "model_approval_status": "ModelApprovalStatus",
+    "approval_description": "ApprovalDescription",
+    "customer_metadata_properties": "CustomerMetadataProperties",
+}
+
+
+def _update_model_package(
+    self: Any,
+    model_package_arn: str,
+    model_approval_status: str | None,
+    approval_description: str | None,
+    customer_metadata_properties: dict[str, str] | None,
+    customer_metadata_properties_to_remove: list[str] | None,
+    additional_inference_specifications_to_add: list[Any] | None,
+) -> str:
+    arn = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+    package = self.model_packages.get(arn)
+    if package is None:
+        raise ValidationError(f"Model package {model_package_arn} does not exist.")
+    updated: list[str] = []
+    if model_approval_status is not None:
+        package.set_model_approval_status(model_approval_status)
+        updated.append("ModelApprovalStatus")
+    if approval_description is not None:
+        package.approval_description = approval_description
+        updated.append("ApprovalDescription")
+    if customer_metadata_properties is not None:
+        merged = dict(package.customer_metadata_properties or {})
+        merged.update(customer_metadata_properties)
+        package.customer_metadata_properties = merged
+        updated.append("CustomerMetadataProperties")
+    if customer_metadata_properties_to_remove:
+        for key in customer_metadata_properties_to_remove:
+            (package.customer_metadata_properties or {}).pop(key, None)
+        if "CustomerMetadataProperties" not in updated:
+            updated.append("CustomerMetadataProperties")
+    if additional_inference_specifications_to_add:
+        package.add_additional_inference_specifications(additional_inference_specifications_to_add)
+        updated.append("AdditionalInferenceSpecifications")
+    package.modifications_done()
+    _publish(
+        "model_package",
+        {
+            "package": package,
+            "updated_fields": updated,
+            "region": self.region_name,
+            "account": self.account_id,
+        },
+    )
+    return package.arn
+
+
+def _delete_model_package(self: Any, model_package_name: str) -> None:
+    arn = self.model_package_name_mapping.get(model_package_name, model_package_name)
+    package = self.model_packages.pop(arn, None)
+    if package is None:
+        raise ValidationError(f"Model package {model_package_name} does not exist.")
+    for key in [k for k, v in self.model_package_name_mapping.items() if v == arn]:
+        del self.model_package_name_mapping[key]
+
+
+def _delete_model_package_group(self: Any, model_package_group_name: str) -> None:
+    group = self.model_package_groups.get(model_package_group_name)
+    if group is None:
+        raise ValidationError(f"ModelPackageGroup {model_package_group_name} does not exist.")
+    if any(p.model_package_group_name == model_package_group_name for p in self.model_packages.values()):
+        raise ValidationError(
+            f"Model Package Group {model_package_group_name} cannot be deleted: it contains model packages."
+        )
+    del self.model_package_groups[model_package_group_name]
+
+
+def _create_model(self: Any, *args: Any, **kwargs: Any) -> Any:
+    name = kwargs.get("model_name", args[0] if args else None)
+    if name in self._models:
+        raise ValidationError(f'Cannot create already existing model "{self._models[name].arn}".')
+    return _original_create_model(self, *args, **kwargs)
+
+
+def _create_endpoint_config(self: Any, endpoint_config_name: str, *args: Any, **kwargs: Any) -> Any:
+    if endpoint_config_name in self.endpoint_configs:
+        arn = self.endpoint_configs[endpoint_config_name].endpoint_config_arn
+        raise ValidationError(f'Cannot create already existing endpoint configuration "{arn}".')
+    return _original_create_endpoint_config(self, endpoint_config_name, *args, **kwargs)
+
+
+def _create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
+    if endpoint_name in self.endpoints:
+        raise ValidationError(
+            f'Cannot create already existing endpoint "{self.endpoints[endpoint_name].arn}".'
+        )
+    endpoint = _original_create_endpoint(self, endpoint_name, endpoint_config_name, tags)
+    failure = _take_failure()
+    _transition(self, endpoint, "Creating", new_config=endpoint_config_name, failure=failure, creating=True)
+    return endpoint
+
+
+def _update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -> str:
+    endpoint = self.endpoints.get(endpoint_name)
+    if endpoint is None:
+        raise ValidationError(f'Could not find endpoint "{endpoint_name}".')
+    if endpoint_config_name not in self.endpoint_configs:
+        raise ValidationError(f'Could not find endpoint configuration "{endpoint_config_name}".')
+    if endpoint.endpoint_status in BUSY_STATUSES:
+        raise ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+    if endpoint.endpoint_status == "Failed":
+        raise ValidationError(
+            f'Cannot update failed endpoint "{endpoint.arn}". Delete it and create it again.'
+        )
+    _transition(self, endpoint, "Updating", new_config=endpoint_config_name, failure=_take_failure())
+    return endpoint.arn
+
+
+def _take_failure() -> str | None:
+    with _lock:
+        failure, behaviour.fail_next = behaviour.fail_next, None
+    return failure
+
+
+def _transition(
+    backend: Any, endpoint: Any, status: str, *, new_config: str, failure: str | None, creating: bool = False
+) -> None:
+    """Busy now; after the delay, InService on the new config — or the failure AWS would show."""
+    old_config = endpoint.endpoint_config_name
+    endpoint.endpoint_status = status
+    endpoint.failure_reason = None
+    endpoint.pending_config = new_config
+    endpoint.last_modified_time = utcnow()
+    _publish_endpoint(backend, endpoint)
+
+    def finish() -> None:
+        with _lock:
+            endpoint.pending_config = None
+            if failure and creating:
+                endpoint.endpoint_status, endpoint.failure_reason = "Failed", failure
+            elif failure:
+                # AWS rolls a failed update back: InService again, on the OLD config
+                endpoint.endpoint_status, endpoint.failure_reason = "InService", failure
+                endpoint.endpoint_config_name = old_config
+            else:
+                config = backend.endpoint_configs[new_config]
+                endpoint.endpoint_config_name = new_config
+                endpoint.production_variants = endpoint._process_production_variants(
+                    config.production_variants
+                )
+                endpoint.endpoint_status = "InService"
+            endpoint.last_modified_time = utcnow()
+        _publish_endpoint(backend, endpoint)
+
+    delay = behaviour.transition_seconds
+    if delay is None:
+        finish()
+    else:
+        timer = threading.Timer(delay, finish)
+        timer.daemon = True
+        timer.start()
+
+
+def _publish_endpoint(backend: Any, endpoint: Any) -> None:
+    _publish("endpoint", {"endpoint": endpoint, "region": backend.region_name, "account": backend.account_id})
+
+
+def _patch_backend() -> None:
+    fixes = {
+        "create_model_package_group": _create_model_package_group,
+        "create_model_package": _create_model_package,
+        "update_model_package": _update_model_package,
+        "delete_model_package": _delete_model_package,
+        "delete_model_package_group": _delete_model_package_group,
+        "create_model": _create_model,
+        "create_endpoint_config": _create_endpoint_config,
+        "create_endpoint": _create_endpoint,
+        "update_endpoint": _update_endpoint,
+    }
+    for name, fix in fixes.items():
+        setattr(Backend, name, fix)
+    original_response_object = sm_models.FakeEndpoint.response_object
+
+    def response_object(self: Any) -> dict[str, Any]:
+        response = dict(original_response_object.fget(self))  # type: ignore[attr-defined]
+        if getattr(self, "pending_config", None):
+            response["PendingDeploymentSummary"] = {"EndpointConfigName": self.pending_config}
+        if not self.failure_reason:
+            response.pop("FailureReason", None)
+        return response
+
+    setattr(sm_models.FakeEndpoint, "response_object", property(response_object))  # noqa: B010
+
+
+# --- responses (HTTP surface: boto3, the aws CLI, the SageMaker SDK) ------------------------------
+
+
+def _patch_responses() -> None:
+    from moto.core.responses import ActionResult, EmptyResult
+
+    Response = sm_responses.SageMakerResponse
+
+    def delete_model_package(self: Any) -> Any:
+        self.sagemaker_backend.delete_model_package(self._get_param("ModelPackageName"))
+        return EmptyResult()
+
+    def delete_model_package_group(self: Any) -> Any:
+        self.sagemaker_backend.delete_model_package_group(self._get_param("ModelPackageGroupName"))
+        return EmptyResult()
+
+    def update_endpoint(self: Any) -> Any:
+        arn = self.sagemaker_backend.update_endpoint(
+            self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+        )
+        return ActionResult({"EndpointArn": arn})
+
+    for handler in (delete_model_package, delete_model_package_group, update_endpoint):
+        setattr(Response, handler.__name__, handler)

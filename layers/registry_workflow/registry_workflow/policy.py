@@ -1,0 +1,112 @@
+"""Per-project policy: validation thresholds, deploy target and rollout, notification channel.
+
+The one home of every policy knob. `config/policy.toml` holds a `[defaults]` table and one
+`[projects."<team>-<project>"]` table per project that overrides it; every key is documented in
+README.md ("Configuration reference"). Unknown keys are errors, so a typo never silently falls
+back to a default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+#: SageMaker's name rule; the pattern alone does not bound hyphenated names, so check len ≤ 63 too
+NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+
+
+class ValidationPolicy(BaseModel):
+    """How a new version is judged before a person reviews it."""
+
+    model_config = _STRICT
+
+    #: metric → lowest acceptable value (metric >= value)
+    min: dict[str, float] = Field(default_factory=dict)
+    #: metric → highest acceptable value (metric <= value)
+    max: dict[str, float] = Field(default_factory=dict)
+    #: metric → largest allowed drop against the live champion (direction: metrics named in
+    #: `max` are lower-is-better, all others higher-is-better)
+    max_regression: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    #: what a version without readable metrics gets: "reject" (fail closed) or "pass"
+    on_missing_metrics: Literal["reject", "pass"] = "reject"
+    #: reject a failing version automatically (with the failed rules as the description)
+    auto_reject: bool = True
+    #: approve a passing version automatically (off: a person approves)
+    auto_approve: bool = False
+
+
+class DeployPolicy(BaseModel):
+    """Where and how an approved version goes live."""
+
+    model_config = _STRICT
+
+    enabled: bool = True
+    #: endpoint name; empty means "<group>-endpoint" (shortened to 63 characters)
+    endpoint_name: Annotated[str, Field(pattern=r"^$|" + NAME_PATTERN, max_length=63)] = ""
+    instance_type: str = "ml.m5.large"
+    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    variant_name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)] = "AllTraffic"
+    strategy: Literal["all-at-once", "canary", "linear"] = "all-at-once"
+    #: canary: share of capacity that takes traffic first; linear: share per step (percent)
+    traffic_percent: Annotated[int, Field(ge=1, le=50)] = 10
+    #: seconds to watch each traffic step before the next
+    wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    #: alarms whose ALARM state rolls the update back (CloudWatch names, at most 10)
+    rollback_alarms: Annotated[list[str], Field(max_length=10)] = Field(default_factory=list)
+    #: create per-endpoint 5XX and latency alarms and use them for auto-rollback
+    create_alarms: bool = True
+    max_execution_timeout_seconds: Annotated[int, Field(ge=600, le=28800)] = 3600
+    #: SageMaker execution role for the model; empty means the stack's default role
+    execution_role_arn: str = ""
+
+
+class NotifyPolicy(BaseModel):
+    """Where messages about a project go; empty means the stack's defaults."""
+
+    model_config = _STRICT
+
+    sns_topic_arn: str = ""
+    #: Secrets Manager id of the Slack incoming-webhook URL; empty means the stack's default
+    slack_secret_id: str = ""
+    #: turn a channel off for this project
+    sns: bool = True
+    slack: bool = True
+
+
+class ProjectPolicy(BaseModel):
+    """Everything a project can decide about its own versions."""
+
+    model_config = _STRICT
+
+    validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
+    deploy: DeployPolicy = Field(default_factory=DeployPolicy)
+    notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
+
+    @field_validator("validation")
+    @classmethod
+    def _not_both_directions(cls, value: ValidationPolicy) -> ValidationPolicy:
+        both = sorted(set(value.min) & set(value.max))
+        if both:
+            raise ValueError(f"metric {both[0]!r} is in both min and max")
+        return value
+
+    def digest(self) -> str:
+        """A short, stable hash of the policy; stamped on each version it judged."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge two policy tables; the override wins key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,219 @@
+"""Reconcile the configured Model Package Groups with the account; verify and clean up.
+
+Reads what exists with one paginated `ListModelPackageGroups` (100 a page) instead of describing
+groups one by one, creates only what is missing (bounded concurrency, adaptive retries), and
+never deletes anything. A group is *managed* when its description carries our marker; the
+marker is what makes "is this ours?" answerable from the list call alone, so a re-run on an
+up-to-date account costs ceil(N/100) calls and no writes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from registry_workflow import MANAGED_BY
+from registry_workflow.aws import as_operation_error, error_code, error_message
+from registry_workflow.config import Project, RegistryConfig
+
+MARKER = f"[managed-by={MANAGED_BY}]"
+_MARKER_RE = re.compile(re.escape(MARKER))
+MAX_WORKERS = 8
+
+
+class GroupState(StrEnum):
+    CREATED = "created"
+    PRESENT = "present"  # exists and is ours
+    UNMANAGED = "unmanaged"  # configured, exists, but someone else created it
+    MISSING = "missing"  # configured, does not exist (verify / dry run)
+    ORPHANED = "orphaned"  # ours, but no longer in the config
+    STRAY = "stray"  # under a configured team's prefix, neither configured nor ours
+    FAILED = "failed"
+
+
+DRIFT = {GroupState.MISSING, GroupState.UNMANAGED, GroupState.ORPHANED, GroupState.STRAY, GroupState.FAILED}
+
+
+@dataclass(frozen=True)
+class ExistingGroup:
+    name: str
+    arn: str
+    description: str
+
+    @property
+    def managed(self) -> bool:
+        return bool(_MARKER_RE.search(self.description))
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    name: str
+    state: GroupState
+    arn: str = ""
+    detail: str = ""
+
+
+@dataclass
+class ProvisionReport:
+    enabled: bool
+    results: list[GroupResult] = field(default_factory=list)
+
+    def names(self, state: GroupState) -> list[str]:
+        return [r.name for r in self.results if r.state == state]
+
+    @property
+    def drift(self) -> list[GroupResult]:
+        return [r for r in self.results if r.state in DRIFT]
+
+    @property
+    def failed(self) -> list[GroupResult]:
+        return [r for r in self.results if r.state == GroupState.FAILED]
+
+    def summary(self) -> dict[str, Any]:
+        counts = {state.value: len(self.names(state)) for state in GroupState}
+        return {"enabled": self.enabled, **{k: v for k, v in counts.items() if v}}
+
+
+def describe_group(project: Project) -> str:
+    """The description of a managed group: human text, then the marker."""
+    return f"{project.team} / {project.name} — versions of {project.group_name} {MARKER}"[:1024]
+
+
+def group_tags(project: Project) -> list[dict[str, str]]:
+    return [
+        {"Key": "team", "Value": project.team},
+        {"Key": "project", "Value": project.name},
+        {"Key": "managed-by", "Value": MANAGED_BY},
+    ]
+
+
+def list_groups(sagemaker: Any) -> dict[str, ExistingGroup]:
+    """Every Model Package Group of the account and region, one paginated listing."""
+    groups: dict[str, ExistingGroup] = {}
+    try:
+        for page in sagemaker.get_paginator("list_model_package_groups").paginate(
+            PaginationConfig={"PageSize": 100}
+        ):
+            for summary in page.get("ModelPackageGroupSummaryList", []):
+                name = summary["ModelPackageGroupName"]
+                groups[name] = ExistingGroup(
+                    name,
+                    summary.get("ModelPackageGroupArn", ""),
+                    summary.get("ModelPackageGroupDescription", ""),
+                )
+    except (ClientError, BotoCoreError) as exc:
+        raise as_operation_error("ListModelPackageGroups", exc) from exc
+    return groups
+
+
+def reconcile(config: RegistryConfig, sagemaker: Any, *, dry_run: bool = False) -> ProvisionReport:
+    """Create the configured groups that are missing; report everything else as it is."""
+    report = ProvisionReport(enabled=config.enabled)
+    if not config.enabled:
+        return report
+    existing = list_groups(sagemaker)
+    to_create = [p for p in config.projects if p.group_name not in existing]
+    for project in config.projects:
+        found = existing.get(project.group_name)
+        if found is not None:
+            state = GroupState.PRESENT if found.managed else GroupState.UNMANAGED
+            report.results.append(GroupResult(found.name, state, found.arn))
+    report.results.extend(_unconfigured(config, existing))
+    if dry_run:
+        report.results.extend(GroupResult(p.group_name, GroupState.MISSING) for p in to_create)
+        return report
+    if to_create:
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(to_create))) as pool:
+            report.results.extend(pool.map(lambda p: _create(sagemaker, p), to_create))
+    return report
+
+
+def verify(config: RegistryConfig, sagemaker: Any) -> ProvisionReport:
+    """Config against account, changing nothing (the seed's verify.sh)."""
+    return reconcile(config, sagemaker, dry_run=True)
+
+
+def _unconfigured(config: RegistryConfig, existing: dict[str, ExistingGroup]) -> Iterator[GroupResult]:
+    configured = set(config.group_names)
+    for group in existing.values():
+        if group.name in configured:
+            continue
+        if group.managed:
+            yield GroupResult(group.name, GroupState.ORPHANED, group.arn, "ours, but not in the config")
+        elif config.in_managed_namespace(group.name):
+            yield GroupResult(group.name, GroupState.STRAY, group.arn, "under a team prefix, not configured")
+
+
+def _create(sagemaker: Any, project: Project) -> GroupResult:
+    try:
+        response = sagemaker.create_model_package_group(
+            ModelPackageGroupName=project.group_name,
+            ModelPackageGroupDescription=describe_group(project),
+            Tags=group_tags(project),
+        )
+    except ClientError as exc:
+        if "already exists" in error_message(exc).lower():
+            # created between our listing and our call (another deploy, a person): not ours to claim
+            return GroupResult(project.group_name, GroupState.UNMANAGED, detail="created concurrently")
+        return GroupResult(
+            project.group_name, GroupState.FAILED, detail=f"{error_code(exc)}: {error_message(exc)}"
+        )
+    except BotoCoreError as exc:
+        return GroupResult(project.group_name, GroupState.FAILED, detail=str(exc))
+    return GroupResult(project.group_name, GroupState.CREATED, response["ModelPackageGroupArn"])
+
+
+# --- cleanup (the seed's cleanup.sh) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CleanupItem:
+    group: str
+    versions: tuple[str, ...]
+    managed: bool
+
+
+def plan_cleanup(
+    config: RegistryConfig, sagemaker: Any, *, include_unmanaged: bool = False, only: list[str] | None = None
+) -> list[CleanupItem]:
+    """What cleanup would delete: managed groups (and, if told, configured unmanaged ones)."""
+    configured = set(config.group_names)
+    plan = []
+    for group in list_groups(sagemaker).values():
+        if only and group.name not in only:
+            continue
+        if not (group.managed or (include_unmanaged and group.name in configured)):
+            continue
+        plan.append(CleanupItem(group.name, tuple(list_versions(sagemaker, group.name)), group.managed))
+    return sorted(plan, key=lambda item: item.group)
+
+
+def list_versions(sagemaker: Any, group_name: str) -> Iterator[str]:
+    """ARNs of every version in a group (all approval states)."""
+    paginator = sagemaker.get_paginator("list_model_packages")
+    for page in paginator.paginate(ModelPackageGroupName=group_name, PaginationConfig={"PageSize": 100}):
+        for summary in page.get("ModelPackageSummaryList", []):
+            yield summary["ModelPackageArn"]
+
+
+def execute_cleanup(plan: list[CleanupItem], sagemaker: Any) -> list[str]:
+    """Delete versions, then their group. Returns the names of the groups deleted."""
+    deleted = []
+    for item in plan:
+        for arn in item.versions:
+            try:
+                sagemaker.delete_model_package(ModelPackageName=arn)
+            except ClientError as exc:
+                raise as_operation_error(f"DeleteModelPackage {arn}", exc) from exc
+        try:
+            sagemaker.delete_model_package_group(ModelPackageGroupName=item.group)
+        except ClientError as exc:
+            raise as_operation_error(f"DeleteModelPackageGroup {item.group}", exc) from exc
+        deleted.append(item.group)
+    return deleted

@@ -1,0 +1,92 @@
+"""Shared fixtures: fake credentials, moto with the project's fixes, config directories, a Lambda context."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EVENTS = REPO / "events"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+SEED_ENV = """\
+ENABLE_MODEL_REGISTRY=true
+TEAMS="rc algo"
+RC_PROJECTS="fraud-detection anti-money-laundering"
+ALGO_PROJECTS="recommendation-engine"
+"""
+
+
+@pytest.fixture(autouse=True)
+def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test ever reaches real AWS: fake credentials, a fixed region, no endpoint override."""
+    for key in list(os.environ):
+        if key.startswith("AWS_") or key in {"REGISTRY_CONFIG_DIR"}:
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "RegistryWorkflowTest")
+    from registry_workflow import aws
+
+    aws.reset_clients()
+    yield
+    aws.reset_clients()
+
+
+@pytest.fixture
+def mocked_aws() -> Iterator[None]:
+    """moto in-process, with the project's fixes for moto's SageMaker gaps applied."""
+    from moto import mock_aws
+    from registry_workflow.local import moto_fixes
+
+    moto_fixes.apply()
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def sagemaker(mocked_aws: None) -> Any:
+    from registry_workflow import aws
+
+    return aws.client("sagemaker")
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config directory holding the seed's .env.shared; REGISTRY_CONFIG_DIR points at it."""
+    directory = tmp_path / "config"
+    directory.mkdir()
+    (directory / ".env.shared").write_text(SEED_ENV)
+    monkeypatch.setenv("REGISTRY_CONFIG_DIR", str(directory))
+    return directory
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample from events/ (the same files the docs and `sam local` use)."""
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "registry-workflow-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:registry-workflow-test"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()

@@ -1,0 +1,77 @@
+"""template.yaml: stays in step with the config, scoped IAM, every rule wired with retries and a DLQ."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from conftest import REPO
+from registry_workflow.config import load_config
+from registry_workflow.local.template import _CfnLoader, load_template
+
+
+def raw_template() -> dict[str, Any]:
+    return yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+
+
+def test_managed_groups_default_matches_the_shipped_config() -> None:
+    default = raw_template()["Parameters"]["ManagedGroups"]["Default"]
+    assert default.split(",") == load_config(REPO / "config").group_names
+
+
+def test_runtime_is_python312_and_layers_are_built_by_sam() -> None:
+    template = raw_template()
+    assert template["Globals"]["Function"]["Runtime"] == "python3.12"
+    assert template["Resources"]["SharedLayer"]["Metadata"]["BuildMethod"] == "python3.12"
+
+
+def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for resource in template["Resources"].values():
+        for policy in (resource.get("Properties") or {}).get("Policies") or []:
+            if isinstance(policy, dict) and "Statement" in policy:
+                found.extend(policy["Statement"])
+    return found
+
+
+def test_no_sagemaker_wildcard_actions() -> None:
+    for statement in _statements(raw_template()):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not [a for a in actions if a.endswith(":*") or a == "*"], statement
+
+
+def test_every_function_has_a_log_group_and_an_on_failure_destination() -> None:
+    resources = raw_template()["Resources"]
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        assert "LoggingConfig" in props, logical_id
+        assert props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS", logical_id
+
+
+def test_every_rule_has_retry_policy_and_dead_letter_queue() -> None:
+    template = load_template(REPO / "template.yaml")
+    for rule in template.rules:
+        assert rule.retry_attempts is not None, rule.name
+        assert rule.dead_letter, rule.name
+
+
+def test_every_queue_is_encrypted_and_alarmed() -> None:
+    resources = raw_template()["Resources"]
+    queues = [k for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"]
+    alarmed = {
+        r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("Namespace") == "AWS/SQS"
+    }
+    assert queues
+    for queue in queues:
+        assert resources[queue]["Properties"].get("SqsManagedSseEnabled") is True, queue
+        assert queue in alarmed, queue
+
+
+def test_handlers_exist_where_the_template_says() -> None:
+    template = load_template(REPO / "template.yaml")
+    for function in template.functions.values():
+        assert function.module_path.is_file(), function.module_path
