@@ -90,3 +90,13 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@pytest.fixture
+def running_twin(tmp_path: Path) -> Iterator[Any]:
+    """`registry-workflow local` in its own process, as a user runs it (see tests/twin_process.py)."""
+    from twin_process import start_twin
+
+    running = start_twin(tmp_path)
+    yield running
+    assert "stopped" in running.stop()  # SIGTERM (like Ctrl-C) stops it cleanly

@@ -144,20 +144,48 @@ def cleanup(config_dir: str, yes: bool, include_unmanaged: bool, groups: tuple[s
 
 @main.command()
 @click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
-def local(port: int) -> None:
-    """Start the local AWS stand-in (moto with the project's fixes) on 127.0.0.1.
+@click.option(
+    "--transition-seconds",
+    default=2.0,
+    show_default=True,
+    help="How long an endpoint stays Creating/Updating before InService.",
+)
+@click.option("--duplicate-events", is_flag=True, help="Deliver every event twice (as AWS may).")
+@click.option(
+    "--template", "template_path", default="template.yaml", show_default=True, type=click.Path(dir_okay=False)
+)
+@CONFIG_OPTION
+def local(
+    port: int, transition_seconds: float, duplicate_events: bool, template_path: str, config_dir: str
+) -> None:
+    """Start the offline twin of AWS on 127.0.0.1 and print a live log of events and handlers.
 
-    Point any client at it with AWS_ENDPOINT_URL (printed on the ready line). Ctrl-C stops it.
+    The twin is moto (with the project's fixes for moto's gaps), the resources of template.yaml,
+    and an event bus: every SageMaker change emits the event AWS would emit, matched against the
+    template's EventBridge rules and handed to the same handler code Lambda runs. Point any client
+    at it with the printed AWS_ENDPOINT_URL. Switches (POST to the control URL):
+    /twin/fail-next-update (body: reason), /twin/duplicate-events (body: true|false);
+    GET /twin/log returns every event, handler outcome and message. Ctrl-C stops it.
     """
     import signal
     import threading
+    import time
 
-    from registry_workflow.local.server import LocalAws
+    from registry_workflow.local.twin import Twin
 
-    server = LocalAws(port).start()
-    click.echo(f"ready: local AWS on {server.url}")
+    _config(config_dir)  # a bad config stops here, before anything starts
+    stamp = lambda line: click.echo(f"{time.strftime('%H:%M:%S')} {line}")  # noqa: E731
+    twin = Twin(
+        port=port,
+        template_path=template_path,
+        config_dir=config_dir,
+        transition_seconds=transition_seconds,
+        duplicate_events=duplicate_events,
+        echo=stamp,
+    ).start()
+    click.echo(f"ready: AWS twin on {twin.url} (control: {twin.control_url})")
     click.echo(
-        f"  export AWS_ENDPOINT_URL={server.url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+        f"  export AWS_ENDPOINT_URL={twin.url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -166,7 +194,7 @@ def local(port: int) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        twin.stop()
         click.echo("stopped")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ class LocalAws:
 
     def __init__(self, port: int = 5000) -> None:
         moto_fixes.apply()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request drowns the twin's log
         self.port = port
         self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
 
@@ -34,8 +36,7 @@ class LocalAws:
 
     def start(self) -> LocalAws:
         self._server.start()
-        if self.port == 0:  # an ephemeral port: ask the server which one it got
-            self.port = self._server._server.server_port  # type: ignore[union-attr]
+        self.port = self._server.get_host_and_port()[1]  # the real one when asked for port 0
         return self
 
     def stop(self) -> None:
@@ -53,3 +54,28 @@ def running(port: int = 0) -> Iterator[LocalAws]:
         yield server
     finally:
         server.stop()
+
+
+def main() -> None:
+    """`python -m registry_workflow.local.server --port N`: plain moto + fixes, no event bus."""
+    import argparse
+    import signal
+    import threading
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    server = LocalAws(args.port).start()
+    print(f"ready: local AWS on {server.url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The offline twin's event bus: the events it emits have AWS's shape and reach the right rules."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from conftest import REPO
+from registry_workflow.events import parse_endpoint_event, parse_model_package_event
+from registry_workflow.local.twin import Twin
+
+SPEC = {
+    "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/model:1"}],
+    "SupportedContentTypes": ["application/json"],
+    "SupportedResponseMIMETypes": ["application/json"],
+}
+
+
+@pytest.fixture
+def twin(config_dir: Any) -> Iterator[Twin]:
+    with Twin(port=0, config_dir=REPO / "config", transition_seconds=0.05) as running:
+        yield running
+
+
+def client(twin: Twin, service: str) -> Any:
+    return boto3.session.Session().client(service, endpoint_url=twin.url)
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def test_model_package_events_have_aws_shape(twin: Twin) -> None:
+    sagemaker = client(twin, "sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName="rc-fraud-detection")
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName="rc-fraud-detection",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification=SPEC,
+    )["ModelPackageArn"]
+    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"k": "v"})
+
+    events = wait_for(lambda: twin.log.events if len(twin.log.events) == 3 else None)
+    created, approved, stamped = (parse_model_package_event(json.loads(json.dumps(e))) for e in events)
+    assert (created.detail.is_creation, created.detail.approval_status) == (True, "PendingManualApproval")
+    assert (approved.detail.updated_fields, approved.detail.approval_status) == (
+        ["ModelApprovalStatus"],
+        "Approved",
+    )
+    assert stamped.detail.metadata_only
+    assert stamped.detail.approval_status == "Approved"
+    assert created.detail.version == 1
+    assert created.resources == [arn]
+    assert created.account == "123456789012"
+
+
+def test_endpoint_passes_through_creating_to_in_service(twin: Twin) -> None:
+    sagemaker = client(twin, "sagemaker")
+    sagemaker.create_model(
+        ModelName="m1", ExecutionRoleArn="arn:aws:iam::123456789012:role/sm", Containers=[{"Image": "x"}]
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="c1",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "m1",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sagemaker.create_endpoint(
+        EndpointName="ep", EndpointConfigName="c1", Tags=[{"Key": "managed-by", "Value": "x"}]
+    )
+    assert sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
+
+    wait_for(lambda: sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "InService")
+    events = wait_for(lambda: twin.log.events if len(twin.log.events) == 2 else None)
+    statuses = [e["detail"]["EndpointStatus"] for e in events]
+    assert statuses == ["CREATING", "IN_SERVICE"]  # EventBridge's spelling
+    parsed = parse_endpoint_event(events[-1])
+    assert (parsed.detail.status, parsed.detail.tags) == ("InService", {"managed-by": "x"})
+
+
+def test_duplicate_switch_delivers_each_event_twice(twin: Twin) -> None:
+    request = urllib.request.Request(f"{twin.control_url}/twin/duplicate-events", data=b"true", method="POST")
+    urllib.request.urlopen(request)
+    sagemaker = client(twin, "sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName="rc-fraud-detection")
+    sagemaker.create_model_package(ModelPackageGroupName="rc-fraud-detection", InferenceSpecification=SPEC)
+
+    assert twin.wait_idle()
+    ids = [event["id"] for event in twin.log.events]
+    assert len(ids) == 1  # group creation emits nothing; the version emits one event...
+    assert sorted(twin.log.deliveries) == sorted(ids * 2)  # ...delivered twice, same id
+
+
+def test_template_resources_exist_in_the_twin(twin: Twin) -> None:
+    tables = client(twin, "dynamodb").list_tables()["TableNames"]
+    assert "IdempotencyTable" in tables
+    topics = [t["TopicArn"] for t in client(twin, "sns").list_topics()["Topics"]]
+    assert any(t.endswith(":NotificationTopic") for t in topics)
+    secret = client(twin, "secretsmanager").get_secret_value(SecretId="SlackWebhookSecret")
+    assert json.loads(secret["SecretString"])["url"].startswith(twin.control_url)
