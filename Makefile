@@ -60,9 +60,11 @@ build: $(STAMP) ## sam build (python3.12 from .venv on PATH)
 	$(BIN)/sam build
 
 STAGE ?= dev
-deploy: build ## sam deploy to STAGE (dev|prod); ManagedGroups from config/.env.shared
+deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; groups from config/.env.shared
+	@test -n "$(SAGEMAKER_ROLE_ARN)" || { echo "set SAGEMAKER_ROLE_ARN=arn:aws:iam::<account>:role/<sagemaker execution role>"; exit 2; }
 	$(BIN)/sam deploy --config-env $(STAGE) \
-	  --parameter-overrides Stage=$(STAGE) ManagedGroups=$$($(BIN)/registry-workflow groups)
+	  --parameter-overrides Stage=$(STAGE) ManagedGroups=$$($(BIN)/registry-workflow groups) \
+	  SageMakerExecutionRoleArn=$(SAGEMAKER_ROLE_ARN)
 
 bench: $(STAMP) ## Benchmarks (on demand; numbers go to docs/performance.md)
 	$(BIN)/python bench/provision.py

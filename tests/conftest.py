@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
@@ -100,3 +101,27 @@ def running_twin(tmp_path: Path) -> Iterator[Any]:
     running = start_twin(tmp_path)
     yield running
     assert "stopped" in running.stop()  # SIGTERM (like Ctrl-C) stops it cleanly
+
+
+# --- hypothesis profiles and the closing counts ------------------------------------------------------
+
+settings.register_profile("fast", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "500")), deadline=None)
+settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")), deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    import fuzz_stats
+
+    if not (fuzz_stats.fuzzed or fuzz_stats.faults):
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("fuzzing and fault injection")
+    write(f"examples fuzzed: {sum(fuzz_stats.fuzzed.values())}")
+    for target, count in sorted(fuzz_stats.fuzzed.items()):
+        write(f"  {target}: {count}")
+    for outcome, count in sorted(fuzz_stats.outcomes.items()):
+        write(f"    {outcome}: {count}")
+    write(f"faults injected: {sum(fuzz_stats.faults.values())}")
+    for outcome, count in sorted(fuzz_stats.faults.items()):
+        write(f"  {outcome}: {count}")

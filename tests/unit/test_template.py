@@ -75,3 +75,35 @@ def test_handlers_exist_where_the_template_says() -> None:
     template = load_template(REPO / "template.yaml")
     for function in template.functions.values():
         assert function.module_path.is_file(), function.module_path
+
+
+def test_every_wildcard_resource_says_why() -> None:
+    """A `Resource: "*"` is allowed only for actions without resource-level permissions, and the
+    line above it must be a comment saying so."""
+    lines = (REPO / "template.yaml").read_text().splitlines()
+    spellings = {'Resource: "*"', "Resource: '*'", "Resource: *"}
+    wildcard = [i for i, line in enumerate(lines) if line.strip() in spellings]
+    for index in wildcard:
+        context = lines[max(0, index - 3) : index]
+        has_reason = any(line.strip().startswith("#") for line in context)
+        assert has_reason, f"template.yaml:{index + 1}: a wildcard resource without a comment saying why"
+
+
+# Actions that have no resource-level permissions (Service Authorization Reference): "*" is the
+# only valid resource for them.
+NO_RESOURCE_LEVEL = {
+    "sagemaker:ListModelPackageGroups",
+    "sagemaker:ListModelPackages",
+    "sagemaker:ListEndpoints",
+    "cloudwatch:PutMetricData",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def test_wildcard_resources_only_for_actions_without_resource_level_permissions() -> None:
+    for statement in _statements(raw_template()):
+        if statement.get("Resource") != "*":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert set(actions) <= NO_RESOURCE_LEVEL, statement

@@ -205,5 +205,82 @@ def _run(action: Any) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
+# --- deployments: the ledger ---------------------------------------------------------------------
+
+LEDGER_OPTION = click.option(
+    "--ledger-table",
+    envvar="LEDGER_TABLE",
+    default="LedgerTable",
+    show_default=True,
+    help="DynamoDB table of the deployment ledger (env: LEDGER_TABLE; the default is the local twin's).",
+)
+
+
+@main.command()
+@CONFIG_OPTION
+@LEDGER_OPTION
+def status(config_dir: str, ledger_table: str) -> None:
+    """Per project: the live version on which endpoint, since when, approved by whom; in flight, queued."""
+    from registry_workflow.ledger import DeploymentLedger, succeeded_of
+
+    config = _config(config_dir)
+    ledger = DeploymentLedger(ledger_table)
+    rows = []
+    for project in config.projects:
+        endpoint = project.endpoint_name
+        records = _run(lambda endpoint=endpoint: ledger.for_endpoint(endpoint))
+        live = next(iter(succeeded_of(records)), None)
+        inflight = [d for d in records if d.status == "in_progress"]
+        queued = [d for d in records if d.status == "queued"]
+        rows.append(
+            [
+                project.group_name,
+                endpoint,
+                f"v{live.version}" if live else "-",
+                (live.finished_at or "-") if live else "-",
+                (live.approver or "-") if live else "-",
+                ", ".join(f"v{d.version} ({d.kind})" for d in inflight) or "-",
+                ", ".join(f"v{d.version}" for d in queued) or "-",
+            ]
+        )
+    headers = ["GROUP", "ENDPOINT", "LIVE", "SINCE", "APPROVED BY", "IN FLIGHT", "QUEUED"]
+    click.echo(_table(headers, rows) if rows else "no projects configured")
+
+
+@main.command()
+@click.argument("group")
+@LEDGER_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of ledger records, for machines.")
+def history(group: str, ledger_table: str, as_json: bool) -> None:
+    """The deployment ledger of one group, oldest first."""
+    import json
+
+    from registry_workflow.ledger import DeploymentLedger
+
+    records = _run(lambda: DeploymentLedger(ledger_table).history(group))
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        return
+    if not records:
+        click.echo(f"no deployments recorded for {group}")
+        return
+    rows = [
+        [
+            r.created_at,
+            f"v{r.version}",
+            r.kind,
+            r.status,
+            r.endpoint,
+            r.strategy,
+            r.approver or "-",
+            r.finished_at or "-",
+            r.failure_reason or "",
+        ]
+        for r in records
+    ]
+    headers = ["CREATED", "VERSION", "KIND", "STATUS", "ENDPOINT", "STRATEGY", "APPROVED BY", "FINISHED"]
+    click.echo(_table([*headers, "REASON"], rows))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

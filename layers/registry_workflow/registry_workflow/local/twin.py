@@ -89,7 +89,10 @@ class Twin:
         echo: Callable[[str], None] | None = None,
     ) -> None:
         self.aws = LocalAws(port)
-        self.template: Template = load_template(template_path)
+        # parameters without a default that AWS gets from the operator (moto accepts any role)
+        local_role = f"arn:aws:iam::{ACCOUNT}:role/registry-workflow-local"
+        local_parameters = {"SageMakerExecutionRoleArn": local_role}
+        self.template: Template = load_template(template_path, local_parameters)
         self.config_dir = Path(config_dir).resolve()
         self.transition_seconds = transition_seconds
         self.duplicate_events = duplicate_events

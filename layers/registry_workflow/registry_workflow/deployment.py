@@ -1,0 +1,710 @@
+"""Deploy approved versions, track them to a verified end, roll back rejected live versions.
+
+Pure parts first (names, `DeploymentConfig`, alarms), then `DeploymentService`, the orchestration
+the deployer and tracker Lambdas run. Facts designed against (../shared/AWS-FACTS.md):
+
+* names of models, endpoint configs and endpoints: ≤ 63 characters of ``[a-zA-Z0-9](-*[a-zA-Z0-9])*``;
+  ours are deterministic per version, so a retry after a crash meets "Cannot create already
+  existing …" and carries on instead of making twins;
+* the endpoint config keeps the same variant name every version, so guardrails apply;
+* a failed `UpdateEndpoint` leaves the endpoint `InService` on the OLD config: a deployment has
+  succeeded only when `DescribeEndpoint` shows the expected `EndpointConfigName`;
+* `UpdateEndpoint` on a busy endpoint fails with "Cannot update in-progress endpoint": the
+  approval is queued and started by the tracker when the endpoint is back in service.
+
+Calls per deployment (SageMaker): fresh endpoint 5 (DescribeModelPackage, DescribeEndpoint,
+CreateModel, CreateEndpointConfig, CreateEndpoint); update 5 (… UpdateEndpoint) plus one
+PutMetricAlarm per created alarm, and one AddTags by the tracker once the new config is verified
+(so the endpoint's tags never name a version that failed to go live).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from registry_workflow import aws
+from registry_workflow.errors import ConfigError, DeploymentConflictError
+from registry_workflow.ledger import (
+    Deployment,
+    DeploymentLedger,
+    DeploymentStatus,
+    deployment_id_for,
+    newest_first,
+)
+from registry_workflow.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from registry_workflow.config import Project
+    from registry_workflow.policy import DeployPolicy
+
+EXECUTION_ROLE_ENV = "SAGEMAKER_EXECUTION_ROLE_ARN"
+MAX_NAME = 63
+MANAGED_BY = ("managed-by", "registry-workflow")
+PACKAGE_ARN_TAG = "registry-workflow:model-package-arn"
+VERSION_TAG = "registry-workflow:model-package-version"
+
+BUSY = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
+TERMINAL = {"InService", "Failed", "UpdateRollbackFailed", "OutOfService"}
+APPROVED, REJECTED, COMPLETED = "Approved", "Rejected", "Completed"
+
+#: alarms created per endpoint when `deploy.create_alarms` is on (AWS/SageMaker metrics)
+ALARM_5XX_SUFFIX = "-5xx"
+ALARM_LATENCY_SUFFIX = "-latency"
+#: any 5XX in two consecutive minutes; p99 model latency above one second (ModelLatency is in µs)
+LATENCY_P99_THRESHOLD_US = 1_000_000.0
+
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+def versioned_name(prefix: str, version: int) -> str:
+    """`{prefix}-v{version}`, shortened with a hash of the full name when over 63 characters."""
+    suffix = f"-v{version}"
+    name = f"{prefix}{suffix}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    keep = MAX_NAME - len(suffix) - len(digest) - 1
+    return f"{prefix[:keep].rstrip('-')}-{digest}{suffix}"
+
+
+def model_name_for(group: str, version: int) -> str:
+    return versioned_name(group, version)
+
+
+def endpoint_config_name_for(endpoint: str, version: int) -> str:
+    return versioned_name(endpoint, version)
+
+
+def is_valid_name(name: str) -> bool:
+    return bool(_NAME.match(name))
+
+
+def alarm_names(endpoint: str) -> list[str]:
+    """Names of the alarms created for an endpoint (prefixed by the endpoint: IAM scopes them so)."""
+    return [f"{endpoint}{ALARM_5XX_SUFFIX}", f"{endpoint}{ALARM_LATENCY_SUFFIX}"]
+
+
+def alarm_definitions(endpoint: str, variant: str) -> list[dict[str, Any]]:
+    """PutMetricAlarm arguments of the per-endpoint rollback alarms (PutMetricAlarm is idempotent)."""
+    dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+    common = {
+        "Namespace": "AWS/SageMaker",
+        "Dimensions": dimensions,
+        "Period": 60,
+        "EvaluationPeriods": 2,
+        "DatapointsToAlarm": 2,
+        "TreatMissingData": "notBreaching",
+        "Tags": [{"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}],
+    }
+    five_xx, latency = alarm_names(endpoint)
+    return [
+        {
+            **common,
+            "AlarmName": five_xx,
+            "AlarmDescription": f"5XX errors on {endpoint}/{variant}: rolls a deployment back",
+            "MetricName": "Invocation5XXErrors",
+            "Statistic": "Sum",
+            "Threshold": 0.0,
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+        {
+            **common,
+            "AlarmName": latency,
+            "AlarmDescription": f"p99 latency on {endpoint}/{variant} above 1 s: rolls a deployment back",
+            "MetricName": "ModelLatency",
+            "ExtendedStatistic": "p99",
+            "Threshold": LATENCY_P99_THRESHOLD_US,
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+    ]
+
+
+def rollback_alarm_names(policy: DeployPolicy, endpoint: str) -> list[str]:
+    """The named alarms plus the created ones, at most 10 (UpdateEndpoint's limit)."""
+    names = list(policy.rollback_alarms)
+    if policy.create_alarms:
+        names += [n for n in alarm_names(endpoint) if n not in names]
+    return names[:10]
+
+
+def deployment_config(policy: DeployPolicy, alarms: list[str]) -> dict[str, Any]:
+    """`DeploymentConfig` of UpdateEndpoint: blue/green with the policy's traffic shifting."""
+    routing: dict[str, Any] = {"WaitIntervalInSeconds": policy.wait_seconds}
+    if policy.strategy == "canary":
+        routing |= {
+            "Type": "CANARY",
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": policy.traffic_percent},
+        }
+    elif policy.strategy == "linear":
+        routing |= {
+            "Type": "LINEAR",
+            "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": policy.traffic_percent},
+        }
+    else:
+        routing["Type"] = "ALL_AT_ONCE"
+    config: dict[str, Any] = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "MaximumExecutionTimeoutInSeconds": policy.max_execution_timeout_seconds,
+        }
+    }
+    if alarms:
+        config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarms[:10]]}
+    return config
+
+
+def endpoint_tags(record: Deployment) -> list[dict[str, str]]:
+    return [
+        {"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]},
+        {"Key": PACKAGE_ARN_TAG, "Value": record.package_arn},
+        {"Key": VERSION_TAG, "Value": str(record.version)},
+    ]
+
+
+def is_deployable(package: dict[str, Any]) -> bool:
+    """Approved and Completed now (DescribeModelPackage), whatever the event said."""
+    return package.get("ModelApprovalStatus") == APPROVED and package.get("ModelPackageStatus") == COMPLETED
+
+
+# --- orchestration -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one event did; returned by the handlers (and logged)."""
+
+    action: str  # started | queued | superseded | stale | already_live | duplicate | succeeded | failed | ...
+    deployment_id: str | None = None
+    version: int | None = None
+    detail: str = ""
+    next: Outcome | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "action": self.action,
+            "deployment_id": self.deployment_id,
+            "version": self.version,
+        }
+        if self.detail:
+            data["detail"] = self.detail
+        if self.next is not None:
+            data["next"] = self.next.as_dict()
+        return data
+
+
+class _EndpointBusy(Exception):
+    pass
+
+
+class _DeploymentRefused(Exception):
+    """SageMaker refused the deployment for good (bad config, failed endpoint, limits)."""
+
+
+class DeploymentService:
+    """Deploys, tracks and rolls back one project's endpoint, recording every step in the ledger."""
+
+    def __init__(
+        self,
+        ledger: DeploymentLedger,
+        *,
+        execution_role_arn: str = "",
+        sagemaker: Any | None = None,
+        cloudwatch: Any | None = None,
+        notifier: Callable[..., None] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.execution_role_arn = execution_role_arn
+        self.sagemaker = sagemaker or aws.client("sagemaker")
+        self._cloudwatch = cloudwatch
+        self._notifier = notifier
+
+    @classmethod
+    def from_env(cls) -> DeploymentService:
+        return cls(DeploymentLedger.from_env(), execution_role_arn=os.environ.get(EXECUTION_ROLE_ENV, ""))
+
+    # --- approvals -------------------------------------------------------------------------
+
+    def on_approval_change(self, project: Project, package_arn: str, trigger: str) -> Outcome:
+        """Re-read the version and act on what it is now: Approved → deploy, Rejected → roll back."""
+        package = self._describe_package(package_arn)
+        if package.get("ModelApprovalStatus") == REJECTED:
+            return self.reject(project, package, trigger)
+        return self.approve(project, package, trigger)
+
+    def approve(self, project: Project, package: dict[str, Any], trigger: str) -> Outcome:
+        """An approval: deploy it, queue it, or record why not (stale, superseded, already live)."""
+        arn, version = package["ModelPackageArn"], int(package["ModelPackageVersion"])
+        log = {"group": project.group_name, "version": version, "package_arn": arn}
+        if not is_deployable(package):
+            logger.info(
+                "stale approval ignored: version is not Approved and Completed now",
+                extra={
+                    **log,
+                    "approval": package.get("ModelApprovalStatus"),
+                    "status": package.get("ModelPackageStatus"),
+                },
+            )
+            return Outcome("stale", version=version)
+        endpoint = project.endpoint_name
+        record = self._record(project, package, trigger)
+        existing = self.ledger.get(endpoint, record.deployment_id)
+        if existing is not None and existing.is_finished:
+            return Outcome("duplicate", existing.deployment_id, version, f"already {existing.status}")
+        record = existing or record
+
+        inflight = self.ledger.in_progress(endpoint)
+        if inflight is not None and inflight.deployment_id == record.deployment_id:
+            # a retry after a crash: carry on where it stopped (every step is idempotent)
+            return self._apply_started(project, inflight, self._describe_endpoint(endpoint))
+        live = self.ledger.live(endpoint)
+        record = replace(record, previous_package_arn=live.package_arn if live else None)
+        if inflight is not None and inflight.package_arn == arn:
+            return Outcome("duplicate", inflight.deployment_id, version, "this version is being deployed")
+        if live is not None and live.package_arn == arn and inflight is None:
+            logger.info("approval of the live version: nothing to deploy", extra=log)
+            return Outcome("already_live", live.deployment_id, version)
+        newer = max((d for d in (live, inflight) if d is not None), key=lambda d: d.version, default=None)
+        if newer is not None and newer.version > version:
+            return self._supersede(
+                project, record, f"v{newer.version} is newer ({newer.status} on {endpoint})"
+            )
+
+        description = self._describe_endpoint(endpoint)
+        if inflight is not None or (description and description["EndpointStatus"] in BUSY):
+            why = (
+                f"deployment {inflight.deployment_id} (v{inflight.version}) is in progress"
+                if inflight
+                else f"endpoint is {description['EndpointStatus'] if description else 'busy'}"
+            )
+            return self._queue(project, record, why)
+        return self._start(project, record, description)
+
+    def reject(self, project: Project, package: dict[str, Any], trigger: str) -> Outcome:
+        """A rejection: roll the endpoint back if the rejected version is live, else leave it alone."""
+        arn, version = package["ModelPackageArn"], int(package["ModelPackageVersion"])
+        log = {"group": project.group_name, "version": version, "package_arn": arn}
+        if package.get("ModelApprovalStatus") != REJECTED:
+            logger.info("stale rejection ignored: version is not Rejected now", extra=log)
+            return Outcome("stale", version=version)
+        endpoint = project.endpoint_name
+        for queued in self.ledger.queued(endpoint):
+            if queued.package_arn == arn and self.ledger.transition(
+                queued,
+                DeploymentStatus.SUPERSEDED,
+                expected=DeploymentStatus.QUEUED,
+                failure_reason="rejected",
+            ):
+                logger.info(
+                    "queued deployment of a rejected version dropped",
+                    extra={**log, "id": queued.deployment_id},
+                )
+        live = self.ledger.live(endpoint)
+        if live is None or live.package_arn != arn:
+            logger.info(
+                "rejected version is not live: endpoint left alone", extra={**log, "endpoint": endpoint}
+            )
+            return Outcome("not_live", version=version)
+
+        target = self._rollback_target(endpoint, arn)
+        if target is None:
+            reason = "rejected version is live and no earlier succeeded, still approved version exists"
+            logger.warning("cannot roll back", extra={**log, "endpoint": endpoint})
+            self._notify("deploy_failed", project, live, reason=reason, actor=self._actor(package))
+            return Outcome("no_rollback_target", live.deployment_id, version, reason)
+        record = replace(
+            target,
+            deployment_id=deployment_id_for(endpoint, target.package_arn, f"rollback:{arn}:{trigger}"),
+            status=DeploymentStatus.QUEUED,
+            kind="rollback",
+            rollback_of=live.deployment_id,
+            previous_package_arn=arn,
+            approver=self._actor(package),
+            approval_description=package.get("ApprovalDescription"),
+            strategy=project.policy.deploy.strategy,
+            failure_reason=None,
+            created_at="",
+            updated_at="",
+            started_at=None,
+            finished_at=None,
+        )
+        existing = self.ledger.get(endpoint, record.deployment_id)
+        if existing is not None:
+            return Outcome(
+                "duplicate", existing.deployment_id, existing.version, f"rollback already {existing.status}"
+            )
+        inflight = self.ledger.in_progress(endpoint)
+        description = self._describe_endpoint(endpoint)
+        if inflight is not None or (description and description["EndpointStatus"] in BUSY):
+            return self._queue(project, record, "endpoint busy; rollback queued", notify=False)
+        return self._start(project, record, description)
+
+    # --- tracking --------------------------------------------------------------------------
+
+    def track(self, project: Project, endpoint: str) -> Outcome:
+        """An endpoint reached a terminal state: close the in-progress deployment, start the next."""
+        description = self._describe_endpoint(endpoint)
+        status = description["EndpointStatus"] if description else "Deleted"
+        inflight = self.ledger.in_progress(endpoint)
+        if description is not None and status not in TERMINAL:
+            # the event is older than the endpoint's state: a newer event will follow
+            return Outcome("not_terminal", inflight.deployment_id if inflight else None, detail=status)
+        outcome = Outcome("nothing_in_progress", detail=status)
+        if inflight is not None:
+            outcome = self._close(project, inflight, description)
+            if outcome.action == "duplicate":
+                return outcome
+        if status == "InService":
+            started = self._start_next(project, endpoint, description)
+            if started is not None:
+                outcome = replace(outcome, next=started)
+        return outcome
+
+    def _close(self, project: Project, record: Deployment, description: dict[str, Any] | None) -> Outcome:
+        status = description["EndpointStatus"] if description else "Deleted"
+        actual = description.get("EndpointConfigName") if description else None
+        log = {"endpoint": record.endpoint, "deployment_id": record.deployment_id, "version": record.version}
+        if status == "InService" and actual == record.endpoint_config_name:
+            if not self.ledger.finish(record, DeploymentStatus.SUCCEEDED):
+                return Outcome("duplicate", record.deployment_id, record.version)
+            metrics.add_metric(name="DeploymentsSucceeded", unit="Count", value=1)
+            logger.info("deployment succeeded", extra=log)
+            self._tag_endpoint(description or {}, record)
+            if record.kind == "rollback" and record.rollback_of:
+                rejected = self.ledger.get(record.endpoint, record.rollback_of)
+                if rejected is not None:
+                    self.ledger.transition(
+                        rejected,
+                        DeploymentStatus.ROLLED_BACK,
+                        expected=DeploymentStatus.SUCCEEDED,
+                        failure_reason=f"rejected; rolled back to v{record.version} ({record.deployment_id})",
+                    )
+            self._notify("deploy_succeeded", project, replace(record, status=DeploymentStatus.SUCCEEDED))
+            return Outcome("succeeded", record.deployment_id, record.version)
+
+        reason = (description or {}).get("FailureReason") or (
+            f"endpoint is {status} on {actual}, not {record.endpoint_config_name}"
+            if status == "InService"
+            else f"endpoint is {status}"
+        )
+        if not self.ledger.finish(record, DeploymentStatus.FAILED, reason):
+            return Outcome("duplicate", record.deployment_id, record.version)
+        metrics.add_metric(name="DeploymentsFailed", unit="Count", value=1)
+        logger.warning(
+            "deployment failed", extra={**log, "reason": reason, "status": status, "config": actual}
+        )
+        self._notify("deploy_failed", project, replace(record, status=DeploymentStatus.FAILED), reason=reason)
+        return Outcome("failed", record.deployment_id, record.version, reason)
+
+    def _start_next(
+        self, project: Project, endpoint: str, description: dict[str, Any] | None
+    ) -> Outcome | None:
+        """Start the newest queued deployment; older ones (and any no newer than live) are superseded."""
+        queued = newest_first(self.ledger.queued(endpoint))
+        if not queued:
+            return None
+        live = self.ledger.live(endpoint)
+        chosen: Deployment | None = None
+        for record in queued:
+            if chosen is not None:
+                self._supersede_queued(project, record, f"v{chosen.version} was approved later")
+            elif record.kind == "rollback":
+                if live is not None and live.deployment_id == record.rollback_of:
+                    chosen = record
+                else:
+                    self._supersede_queued(project, record, "the rejected version is no longer live")
+            elif live is not None and live.version >= record.version:
+                self._supersede_queued(project, record, f"v{live.version} is live")
+            elif not is_deployable(self._describe_package(record.package_arn)):
+                self._supersede_queued(project, record, "no longer Approved")
+            else:
+                chosen = record
+        if chosen is None:
+            return None
+        previous = live.package_arn if live and chosen.kind == "deploy" else chosen.previous_package_arn
+        return self._start(project, replace(chosen, previous_package_arn=previous), description)
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def _start(self, project: Project, record: Deployment, description: dict[str, Any] | None) -> Outcome:
+        self._role(project)  # bad config fails before any write
+        try:
+            record = self.ledger.begin(record)
+        except DeploymentConflictError as exc:
+            return self._queue(project, record, str(exc))
+        return self._apply_started(project, record, description)
+
+    def _apply_started(
+        self, project: Project, record: Deployment, description: dict[str, Any] | None
+    ) -> Outcome:
+        log = {"endpoint": record.endpoint, "deployment_id": record.deployment_id, "version": record.version}
+        try:
+            self._apply(project, record, description)
+        except _EndpointBusy as exc:
+            self.ledger.requeue(record, str(exc))
+            logger.info("endpoint busy: deployment queued", extra={**log, "reason": str(exc)})
+            self._notify("queued", project, replace(record, status=DeploymentStatus.QUEUED), reason=str(exc))
+            return Outcome("queued", record.deployment_id, record.version, str(exc))
+        except _DeploymentRefused as exc:
+            self.ledger.finish(record, DeploymentStatus.FAILED, str(exc))
+            metrics.add_metric(name="DeploymentsFailed", unit="Count", value=1)
+            logger.warning("deployment refused", extra={**log, "reason": str(exc)})
+            self._notify(
+                "deploy_failed", project, replace(record, status=DeploymentStatus.FAILED), reason=str(exc)
+            )
+            return Outcome("failed", record.deployment_id, record.version, str(exc))
+        except Exception:
+            # transient (after botocore's retries): free the endpoint, let the event be retried
+            self.ledger.requeue(record, "interrupted by an AWS error; retried")
+            raise
+        metrics.add_metric(name="DeploymentsStarted", unit="Count", value=1)
+        logger.info("deployment started", extra={**log, "config": record.endpoint_config_name})
+        if record.kind == "rollback":
+            reason = (
+                f"{record.previous_package_arn} was rejected while live: rolling back to v{record.version}"
+            )
+            self._notify("rolled_back", project, record, reason=reason)
+        else:
+            self._notify("deploy_started", project, record)
+        return Outcome("started", record.deployment_id, record.version)
+
+    def _apply(self, project: Project, record: Deployment, description: dict[str, Any] | None) -> None:
+        policy = project.policy.deploy
+        tags = [{"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}]
+        self._create(
+            "CreateModel",
+            self.sagemaker.create_model,
+            ModelName=record.model_name,
+            Containers=[{"ModelPackageName": record.package_arn}],
+            ExecutionRoleArn=self._role(project),
+            Tags=tags,
+        )
+        self._create(
+            "CreateEndpointConfig",
+            self.sagemaker.create_endpoint_config,
+            EndpointConfigName=record.endpoint_config_name,
+            ProductionVariants=[
+                {
+                    "VariantName": policy.variant_name,
+                    "ModelName": record.model_name,
+                    "InitialInstanceCount": policy.instance_count,
+                    "InstanceType": policy.instance_type,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+            Tags=tags,
+        )
+        if description is None:
+            self._create(
+                "CreateEndpoint",
+                self.sagemaker.create_endpoint,
+                EndpointName=record.endpoint,
+                EndpointConfigName=record.endpoint_config_name,
+                Tags=endpoint_tags(record),
+            )
+            return
+        alarms = rollback_alarm_names(policy, record.endpoint)
+        if policy.create_alarms:
+            for alarm in alarm_definitions(record.endpoint, policy.variant_name):
+                self._aws("cloudwatch:PutMetricAlarm", self.cloudwatch.put_metric_alarm, **alarm)
+        self._aws(
+            "UpdateEndpoint",
+            self.sagemaker.update_endpoint,
+            EndpointName=record.endpoint,
+            EndpointConfigName=record.endpoint_config_name,
+            DeploymentConfig=deployment_config(policy, alarms),
+        )
+
+    def _tag_endpoint(self, description: dict[str, Any], record: Deployment) -> None:
+        arn = description.get("EndpointArn")
+        if arn:
+            self._aws("AddTags", self.sagemaker.add_tags, ResourceArn=arn, Tags=endpoint_tags(record))
+
+    def _queue(self, project: Project, record: Deployment, why: str, *, notify: bool = True) -> Outcome:
+        queued, created = self.ledger.add(replace(record, status=DeploymentStatus.QUEUED, failure_reason=why))
+        logger.info(
+            "deployment queued",
+            extra={
+                "endpoint": record.endpoint,
+                "deployment_id": record.deployment_id,
+                "version": record.version,
+                "reason": why,
+            },
+        )
+        if created and notify:
+            self._notify("queued", project, queued, reason=why)
+        return Outcome("queued", queued.deployment_id, queued.version, why)
+
+    def _supersede(self, project: Project, record: Deployment, why: str) -> Outcome:
+        superseded, created = self.ledger.add(
+            replace(record, status=DeploymentStatus.SUPERSEDED, failure_reason=why)
+        )
+        logger.info(
+            "approval superseded",
+            extra={"endpoint": record.endpoint, "version": record.version, "reason": why},
+        )
+        if created:
+            metrics.add_metric(name="DeploymentsSuperseded", unit="Count", value=1)
+            self._notify("superseded", project, superseded, reason=why)
+        return Outcome("superseded", superseded.deployment_id, superseded.version, why)
+
+    def _supersede_queued(self, project: Project, record: Deployment, why: str) -> None:
+        if self.ledger.transition(
+            record, DeploymentStatus.SUPERSEDED, expected=DeploymentStatus.QUEUED, failure_reason=why
+        ):
+            logger.info(
+                "queued deployment superseded", extra={"deployment_id": record.deployment_id, "reason": why}
+            )
+            self._notify(
+                "superseded", project, replace(record, status=DeploymentStatus.SUPERSEDED), reason=why
+            )
+
+    def _rollback_target(self, endpoint: str, rejected_arn: str) -> Deployment | None:
+        """The last succeeded deployment before the live one that is of another, still approved version."""
+        seen: set[str] = {rejected_arn}
+        for candidate in self.ledger.succeeded(endpoint):
+            if candidate.package_arn in seen:
+                continue
+            seen.add(candidate.package_arn)
+            if self._describe_package(candidate.package_arn).get("ModelApprovalStatus") == APPROVED:
+                return candidate
+        return None
+
+    def _record(self, project: Project, package: dict[str, Any], trigger: str) -> Deployment:
+        arn, version = package["ModelPackageArn"], int(package["ModelPackageVersion"])
+        endpoint = project.endpoint_name
+        return Deployment(
+            deployment_id=deployment_id_for(endpoint, arn, trigger),
+            endpoint=endpoint,
+            group=project.group_name,
+            version=version,
+            package_arn=arn,
+            model_name=model_name_for(project.group_name, version),
+            endpoint_config_name=endpoint_config_name_for(endpoint, version),
+            strategy=project.policy.deploy.strategy,
+            approver=self._actor(package),
+            approval_description=package.get("ApprovalDescription"),
+        )
+
+    def _role(self, project: Project) -> str:
+        role = project.policy.deploy.execution_role_arn or self.execution_role_arn
+        if not role:
+            raise ConfigError(
+                f"projects.{project.group_name}.deploy.execution_role_arn",
+                "",
+                f"no SageMaker execution role: set it in policy.toml or {EXECUTION_ROLE_ENV}",
+            )
+        return role
+
+    @property
+    def cloudwatch(self) -> Any:
+        if self._cloudwatch is None:
+            self._cloudwatch = aws.client("cloudwatch")
+        return self._cloudwatch
+
+    # --- AWS calls -------------------------------------------------------------------------
+
+    def _describe_endpoint(self, endpoint: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.sagemaker.describe_endpoint(EndpointName=endpoint))
+        except ClientError as exc:
+            if aws.is_not_found(exc):
+                return None
+            raise aws.as_operation_error("DescribeEndpoint", exc) from exc
+        except BotoCoreError as exc:
+            raise aws.as_operation_error("DescribeEndpoint", exc) from exc
+
+    def _describe_package(self, arn: str) -> dict[str, Any]:
+        return dict(
+            self._aws("DescribeModelPackage", self.sagemaker.describe_model_package, ModelPackageName=arn)
+        )
+
+    def _create(self, operation: str, method: Any, **kwargs: Any) -> None:
+        """A create that already happened (a retry after a crash) counts as done."""
+        try:
+            self._aws(operation, method, **kwargs)
+        except _AlreadyExists:
+            logger.info("already exists: reusing it", extra={"operation": operation})
+
+    @staticmethod
+    def _aws(operation: str, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except ClientError as exc:
+            code, message = aws.error_code(exc), aws.error_message(exc)
+            lowered = message.lower()
+            if code in {"ValidationException", "ValidationError"}:
+                if "already exist" in lowered:
+                    raise _AlreadyExists(message) from None
+                if "in-progress" in lowered or "in progress" in lowered:
+                    raise _EndpointBusy(f"{operation}: {message}") from None
+                raise _DeploymentRefused(f"{operation}: {message}") from None
+            if code == "ResourceLimitExceeded":
+                raise _DeploymentRefused(f"{operation}: {message}") from None
+            raise aws.as_operation_error(operation, exc) from exc
+        except BotoCoreError as exc:
+            raise aws.as_operation_error(operation, exc) from exc
+
+    # --- notifications ---------------------------------------------------------------------
+
+    @staticmethod
+    def _actor(package: dict[str, Any]) -> str | None:
+        from registry_workflow.notifications import actor_of
+
+        return actor_of(package)
+
+    def _notify(
+        self,
+        kind: str,
+        project: Project,
+        record: Deployment,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Tell people; a channel failure is logged and counted, never undoes a recorded deployment."""
+        from registry_workflow.notifications import Notification, notify
+
+        notification = Notification(
+            kind=kind,
+            group=record.group,
+            package_arn=record.package_arn,
+            status=_STATUS_TEXT.get(kind, str(record.status)),
+            version=record.version,
+            actor=actor or record.approver,
+            reason=reason or record.failure_reason,
+            endpoint=record.endpoint,
+            region=self.sagemaker.meta.region_name or "us-east-1",
+        )
+        try:
+            (self._notifier or notify)(notification, project)
+        except Exception:
+            metrics.add_metric(name="NotificationFailures", unit="Count", value=1)
+            logger.exception(
+                "notification failed", extra={"kind": kind, "deployment_id": record.deployment_id}
+            )
+
+
+class _AlreadyExists(Exception):
+    pass
+
+
+#: the status line people read (the notification's title is "<group> v<n>: <status>")
+_STATUS_TEXT = {
+    "deploy_started": "deploying",
+    "deploy_succeeded": "live",
+    "deploy_failed": "deployment failed",
+    "rolled_back": "rolling back",
+    "superseded": "superseded",
+    "queued": "queued",
+}

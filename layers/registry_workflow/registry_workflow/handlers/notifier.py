@@ -1,0 +1,144 @@
+"""Notifier entry: registrations, approval changes and validation outcomes → SNS and Slack.
+
+One `DescribeModelPackage` per message (who acted is not in the event), one SNS publish, one
+webhook post. Keys: approval changes are keyed on ARN + status + LastModifiedTime; validation
+stamps on ARN + policy digest + outcome, so another stamp on the same version (which still
+carries `validation.status`) never announces the same verdict twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from registry_workflow import aws
+from registry_workflow.config import Project, load_config
+from registry_workflow.errors import MalformedEventError
+from registry_workflow.events import ModelPackageDetail, parse_model_package_event
+from registry_workflow.idempotency import run_once
+from registry_workflow.notifications import MetricLine, Notification, actor_of, notify, region_of
+from registry_workflow.observability import logger, metrics
+from registry_workflow.validation import (
+    FAILED_RULES_KEY,
+    PENDING,
+    POLICY_KEY,
+    STATUS_KEY,
+    evaluate,
+    stamped_metrics,
+)
+
+_STATUS_TEXT = {
+    "registered": "Registered, pending manual approval",
+    "approved": "Approved",
+    "rejected": "Rejected",
+}
+
+
+def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    try:
+        parsed = parse_model_package_event(event)
+    except MalformedEventError as exc:
+        logger.error("malformed event", extra={"event_id": exc.event_id, "problem": str(exc)})
+        metrics.add_metric(name="MalformedEvents", unit="Count", value=1)
+        raise
+    detail = parsed.detail
+    logger.append_keys(package_arn=detail.arn, event_id=parsed.id)
+    kind = message_kind(detail)
+    if kind is None:
+        return _ignored("neither an approval change nor a validation outcome")
+    project = load_config().project_for_group(detail.group_name)
+    if project is None:
+        logger.warning("event for an unmanaged group", extra={"group": detail.group_name})
+        return _ignored("unmanaged group")
+    if kind == "validated":
+        stamp = detail.customer_metadata or {}
+        key = {
+            "package_arn": detail.arn,
+            "kind": kind,
+            "policy": stamp.get(POLICY_KEY, ""),
+            "outcome": stamp.get(STATUS_KEY, ""),
+        }
+    else:
+        key = {
+            "package_arn": detail.arn,
+            "kind": kind,
+            "approval_status": detail.approval_status,
+            "last_modified": detail.last_modified_time or parsed.id,
+        }
+    return run_once(_announce, key=key, lambda_context=context, kind=kind, detail=detail, project=project)
+
+
+def message_kind(detail: ModelPackageDetail) -> str | None:
+    """registered / approved / rejected / validated, or None for events nobody needs to hear about."""
+    if detail.approval_changed:
+        if detail.approval_status == PENDING:
+            return "registered" if detail.is_creation else None
+        return detail.approval_status.lower()
+    if (
+        detail.metadata_only
+        and detail.approval_status == PENDING
+        and STATUS_KEY in (detail.customer_metadata or {})
+    ):
+        return "validated"
+    return None
+
+
+def _announce(
+    *, key: dict[str, Any], kind: str, detail: ModelPackageDetail, project: Project
+) -> dict[str, Any]:
+    package = _describe(detail.arn)
+    notification = build_notification(kind, detail, package, project)
+    notify(notification, project)
+    metrics.add_metric(name="NotificationsSent", unit="Count", value=1)
+    return {"action": "notified", "kind": kind, "status": notification.status}
+
+
+def build_notification(
+    kind: str, detail: ModelPackageDetail, package: dict[str, Any], project: Project
+) -> Notification:
+    """The message about one version, from the event and its `DescribeModelPackage`."""
+    stamp = package.get("CustomerMetadataProperties") or detail.customer_metadata or {}
+    outcome = stamp.get(STATUS_KEY)
+    if kind == "validated":
+        status = "Validation passed, awaiting review" if outcome == "passed" else "Validation failed"
+        reason = stamp.get(FAILED_RULES_KEY) if outcome != "passed" else None
+    else:
+        status = _STATUS_TEXT[kind]
+        reason = package.get("ApprovalDescription") or detail.approval_description
+    return Notification(
+        kind=kind,
+        group=detail.group_name,
+        package_arn=detail.arn,
+        status=status,
+        version=detail.version,
+        actor=actor_of(package),
+        reason=reason or None,
+        metrics=_metric_lines(stamp, project),
+        region=region_of(detail.arn) or "us-east-1",
+    )
+
+
+def _metric_lines(stamp: dict[str, str], project: Project) -> tuple[MetricLine, ...]:
+    """The stamped key metrics, held against the project's absolute thresholds."""
+    values = stamped_metrics(stamp)
+    if not values:
+        return ()
+    checks = evaluate(values, project.policy.validation, project.policy.digest()).checks
+    lines = [MetricLine(c.metric, c.value, c.threshold_text, c.ok) for c in checks if c.value is not None]
+    judged = {line.name for line in lines}
+    lines += [MetricLine(name, value) for name, value in values.items() if name not in judged]
+    return tuple(lines)
+
+
+def _describe(arn: str) -> dict[str, Any]:
+    try:
+        return dict(aws.client("sagemaker").describe_model_package(ModelPackageName=arn))
+    except (ClientError, BotoCoreError) as exc:
+        raise aws.as_operation_error("sagemaker:DescribeModelPackage", exc) from exc
+
+
+def _ignored(reason: str) -> dict[str, Any]:
+    logger.info("event ignored", extra={"reason": reason})
+    metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
+    return {"action": "ignored", "detail": reason}

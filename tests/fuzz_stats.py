@@ -1,0 +1,18 @@
+"""Counts that `make test` prints at the end: examples fuzzed and faults injected, with outcomes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+fuzzed: Counter[str] = Counter()  # "<target>" -> examples run
+outcomes: Counter[str] = Counter()  # "<target>: <outcome>" -> count
+faults: Counter[str] = Counter()  # "<fault>: <outcome>" -> count
+
+
+def record(target: str, outcome: str) -> None:
+    fuzzed[target] += 1
+    outcomes[f"{target}: {outcome}"] += 1
+
+
+def fault(name: str, outcome: str) -> None:
+    faults[f"{name}: {outcome}"] += 1

@@ -1,0 +1,253 @@
+"""Notifier Lambda against moto (SageMaker, SNS → SQS, Secrets Manager, DynamoDB) and a local Slack."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from conftest import FakeLambdaContext
+from handler_loader import handler_module
+from registry_workflow import aws, notifications
+from registry_workflow.errors import MalformedEventError, NotificationError
+
+pytest_plugins = ["registry_fixtures"]
+
+BAD = {"binary_classification_metrics": {"auc": {"value": 0.71}}}
+GOOD = {"binary_classification_metrics": {"auc": {"value": 0.91}}}
+
+
+def notify(event: dict[str, Any], context: FakeLambdaContext) -> dict[str, Any]:
+    return handler_module("notifier").lambda_handler(event, context)
+
+
+def validate(event: dict[str, Any], context: FakeLambdaContext) -> dict[str, Any]:
+    return handler_module("validator").lambda_handler(event, context)
+
+
+def slack_text(message: dict[str, Any]) -> str:
+    return json.dumps(message["blocks"])
+
+
+def test_registration_reaches_sns_and_slack_with_the_actor(
+    registry: Any, slack_stub: Any, lambda_context: Any
+) -> None:
+    # GIVEN a new version
+    package = registry.register(metrics=GOOD)
+    arn = package["ModelPackageArn"]
+    # WHEN its creation event reaches the notifier
+    result = notify(registry.event_for(arn), lambda_context)
+    # THEN SNS carries Amazon Q JSON threaded on the version and Slack gets one Block Kit message
+    assert result["kind"] == "registered"
+    [sns] = registry.sns_messages()
+    assert sns["version"] == "1.0"
+    assert sns["source"] == "custom"
+    assert sns["content"]["textType"] == "client-markdown"
+    assert sns["metadata"]["threadId"] == arn
+    actor = package["LastModifiedBy"]["UserProfileName"]
+    assert actor in sns["content"]["description"]
+    [slack] = slack_stub.messages
+    assert "rc-fraud-detection" in slack["text"]
+    assert actor in slack_text(slack)
+
+
+def test_validator_rejection_is_announced_with_reason_and_metrics(
+    registry: Any, slack_stub: Any, lambda_context: Any
+) -> None:
+    # GIVEN the validator rejected a version (one update: stamp + status)
+    arn = registry.register(metrics=BAD)["ModelPackageArn"]
+    validate(registry.event_for(arn), lambda_context)
+    rejection = registry.event_for(
+        arn, updated_fields=["ModelApprovalStatus", "ApprovalDescription", "CustomerMetadataProperties"]
+    )
+    # WHEN that change reaches the notifier
+    assert notify(rejection, lambda_context)["kind"] == "rejected"
+    # THEN the message says why, with the metric against its threshold
+    [sns] = registry.sns_messages()
+    description = sns["content"]["description"]
+    assert registry.describe(arn)["ApprovalDescription"] in description
+    assert "auc = 0.71" in description
+    assert "❌" in description
+    [slack] = slack_stub.messages
+    assert "auc 0.71 &lt; min 0.8" in slack_text(slack)
+
+
+def test_validation_stamp_of_a_pending_version_is_announced(
+    registry: Any, slack_stub: Any, lambda_context: Any
+) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    validate(registry.event_for(arn), lambda_context)
+    stamp_event = registry.event_for(arn, updated_fields=["CustomerMetadataProperties"])
+
+    assert notify(stamp_event, lambda_context)["kind"] == "validated"
+
+    [sns] = registry.sns_messages()
+    assert "Validation passed" in sns["content"]["title"]
+    assert "auc = 0.91" in sns["content"]["description"]
+    assert len(slack_stub.messages) == 1
+
+
+def test_same_event_three_times_sends_one_message(
+    registry: Any, slack_stub: Any, lambda_context: Any
+) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    registry.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    event = registry.event_for(arn, updated_fields=["ModelApprovalStatus"])
+    calls = registry.count_calls("sagemaker", "sns")
+
+    for _ in range(3):
+        notify(event, lambda_context)
+
+    assert len(slack_stub.requests) == 1
+    assert len(registry.sns_messages()) == 1
+    # one Describe and one Publish in all: the duplicates stop at the idempotency check
+    assert calls == {"sagemaker:DescribeModelPackage": 1, "sns:Publish": 1}
+
+
+def test_slack_429_honours_retry_after(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    slack_stub.answer(notifications_reply(429, {"Retry-After": "1"}))
+
+    started = time.monotonic()
+    notify(registry.event_for(arn), lambda_context)
+
+    assert [r["status"] for r in slack_stub.requests] == [429, 200]
+    assert time.monotonic() - started >= 1.0
+    assert len(slack_stub.messages) == 1
+
+
+def test_slack_5xx_is_retried_then_fails_and_a_redelivery_sends(
+    registry: Any, slack_stub: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notifications, "SLACK_SERVER_ERROR_RETRIES", 1)
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    slack_stub.answer(500, 502)
+
+    # WHEN Slack keeps failing, THEN the invocation fails (Lambda retries, then the DLQ)
+    with pytest.raises(NotificationError, match="HTTP 502"):
+        notify(event, lambda_context)
+    assert [r["status"] for r in slack_stub.requests] == [500, 502]
+    # AND the failed run left no idempotency record: the retry delivers the message
+    notify(event, lambda_context)
+    assert len(slack_stub.messages) == 1
+
+
+def test_slack_timeout_is_retried_then_fails(
+    registry: Any, slack_stub: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notifications, "SLACK_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(notifications, "SLACK_CONNECTION_RETRIES", 1)
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    slack_stub.answer("hang", "hang")
+
+    with pytest.raises(NotificationError, match="TimeoutError"):
+        notify(registry.event_for(arn), lambda_context)
+
+    assert slack_stub.attempts == 2
+
+
+def test_webhook_url_never_reaches_the_logs(
+    registry: Any, slack_stub: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str], caplog: Any
+) -> None:
+    # slack_sdk logs the URL when it retries (INFO) and sends (DEBUG); botocore's DEBUG wire log
+    # prints every response body, secrets included, so it stays at INFO as in Lambda
+    caplog.set_level("INFO")
+    caplog.set_level("DEBUG", logger="slack_sdk")
+    caplog.set_level("DEBUG", logger="registry-workflow")
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    slack_stub.answer(notifications_reply(429, {"Retry-After": "0"}), 500)
+
+    notify(registry.event_for(arn), lambda_context)
+
+    assert len(slack_stub.requests) == 3
+    token = slack_stub.url.rsplit("/", 1)[1]
+    captured = capsys.readouterr()
+    assert token not in captured.out + captured.err
+    assert token not in caplog.text
+
+
+def test_empty_webhook_url_turns_slack_off(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
+    secret = aws.client("secretsmanager")
+    secret.put_secret_value(SecretId="registry-workflow/test/slack-webhook", SecretString='{"url": ""}')
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+
+    notify(registry.event_for(arn), lambda_context)
+
+    assert slack_stub.attempts == 0
+    assert len(registry.sns_messages()) == 1
+
+
+def test_a_project_can_have_its_own_topic(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
+    own_topic = aws.client("sns").create_topic(Name="fraud-team")["TopicArn"]
+    registry.write_policy(
+        f'[projects."rc-fraud-detection".notify]\nsns_topic_arn = "{own_topic}"\nslack = false\n'
+    )
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    calls = registry.count_calls("sns")
+
+    notify(registry.event_for(arn), lambda_context)
+
+    assert registry.sns_messages() == []  # not the stack's default topic
+    assert calls["sns:Publish"] == 1
+    assert slack_stub.attempts == 0
+
+
+def test_other_metadata_updates_are_not_announced(
+    registry: Any, slack_stub: Any, lambda_context: Any
+) -> None:
+    # an approved version gets another stamp: the event still says Approved and carries validation.*
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    validate(registry.event_for(arn), lambda_context)
+    registry.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    registry.sagemaker.update_model_package(
+        ModelPackageArn=arn, CustomerMetadataProperties={"deploy.status": "live"}
+    )
+    event = registry.event_for(arn, updated_fields=["CustomerMetadataProperties"])
+    calls = registry.count_calls("sagemaker", "sns", "dynamodb")
+
+    assert notify(event, lambda_context)["action"] == "ignored"
+    assert sum(calls.values()) == 0
+    assert slack_stub.attempts == 0
+
+
+def test_malformed_event_raises_typed_error_and_sends_nothing(
+    registry: Any, slack_stub: Any, lambda_context: Any
+) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    del event["detail"]["ModelApprovalStatus"]
+    calls = registry.count_calls("sagemaker", "sns", "dynamodb", "secretsmanager")
+
+    with pytest.raises(MalformedEventError):
+        notify(event, lambda_context)
+
+    assert sum(calls.values()) == 0
+    assert slack_stub.attempts == 0
+    assert registry.sns_messages() == []
+
+
+def test_a_burst_of_100_registrations_loses_no_message(
+    registry: Any, slack_stub: Any, lambda_context: Any
+) -> None:
+    # GIVEN 100 new versions at once, and Slack rate-limiting some posts
+    arns = [registry.register(metrics=GOOD)["ModelPackageArn"] for _ in range(100)]
+    events = [registry.event_for(arn) for arn in arns]
+    slack_stub.answer(
+        *[notifications_reply(429, {"Retry-After": "0"}) if i % 25 == 0 else 200 for i in range(100)]
+    )
+    # WHEN each reaches the notifier
+    for event in events:
+        notify(event, lambda_context)
+    # THEN every version has exactly one SNS message and one Slack message
+    threads = [m["metadata"]["threadId"] for m in registry.sns_messages()]
+    assert sorted(threads) == sorted(arns)
+    slack_arns = [m["blocks"][-1]["elements"][0]["text"] for m in slack_stub.messages]
+    assert sorted(slack_arns) == sorted(arns)
+
+
+def notifications_reply(status: int, headers: dict[str, str]) -> Any:
+    from slack_stub import Reply
+
+    return Reply(status, headers)

@@ -1,0 +1,214 @@
+"""Validator Lambda against moto: S3 metrics, SageMaker stamps and verdicts, DynamoDB idempotency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import FakeLambdaContext
+from handler_loader import handler_module
+from registry_workflow.config import load_config
+from registry_workflow.errors import MalformedEventError
+from registry_workflow.validation import FAILED_RULES_KEY, METRICS_KEY, POLICY_KEY, STATUS_KEY
+
+pytest_plugins = ["registry_fixtures"]
+
+GOOD = {"binary_classification_metrics": {"auc": {"value": 0.91, "standard_deviation": 0.01}}}
+BAD = {"binary_classification_metrics": {"auc": {"value": 0.71, "standard_deviation": 0.02}}}
+WRITES = {"sagemaker:UpdateModelPackage", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+
+
+def validate(event: dict[str, Any], context: FakeLambdaContext) -> dict[str, Any]:
+    return handler_module("validator").lambda_handler(event, context)
+
+
+def policy_digest() -> str:
+    project = load_config().project_for_group("rc-fraud-detection")
+    assert project is not None
+    return project.policy.digest()
+
+
+def test_good_metrics_are_stamped_passed_and_left_for_review(registry: Any, lambda_context: Any) -> None:
+    # GIVEN a new version whose AUC clears the policy's minimum
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    # WHEN the registration event reaches the validator
+    result = validate(registry.event_for(arn), lambda_context)
+    # THEN the version carries a "passed" stamp with the policy's digest and still awaits a person
+    package = registry.describe(arn)
+    assert result["action"] == "stamped"
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    stamp = package["CustomerMetadataProperties"]
+    assert stamp[STATUS_KEY] == "passed"
+    assert stamp[POLICY_KEY] == policy_digest()
+    assert "auc=0.91" in stamp[METRICS_KEY]
+    assert FAILED_RULES_KEY not in stamp
+
+
+def test_bad_metrics_are_rejected_with_the_failed_rule(registry: Any, lambda_context: Any) -> None:
+    arn = registry.register(metrics=BAD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    calls = registry.count_calls("sagemaker", "s3")
+
+    validate(event, lambda_context)
+
+    package = registry.describe(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert "auc 0.71 < min 0.8" in package["ApprovalDescription"]
+    assert package["CustomerMetadataProperties"][STATUS_KEY] == "failed"
+    assert "auc 0.71 lt min 0.8" in package["CustomerMetadataProperties"][FAILED_RULES_KEY]
+    # stamp and verdict in one UpdateModelPackage; Describe + GetObject + Update, no more
+    assert calls["sagemaker:UpdateModelPackage"] == 1
+    assert sum(n for op, n in calls.items() if op.startswith(("sagemaker:", "s3:"))) <= 4
+
+
+def test_missing_metrics_fail_closed(registry: Any, lambda_context: Any) -> None:
+    missing = "s3://ml-artifacts-123456789012/rc-fraud-detection/v1/nothing-here.json"
+    arn = registry.register(metrics_uri=missing)["ModelPackageArn"]
+
+    validate(registry.event_for(arn), lambda_context)
+
+    package = registry.describe(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert f"metrics not found: {missing}" in package["ApprovalDescription"]
+    assert package["CustomerMetadataProperties"][STATUS_KEY] == "failed"
+
+
+def test_unreadable_metrics_can_be_let_through_by_policy(registry: Any, lambda_context: Any) -> None:
+    registry.write_policy('[defaults.validation]\nmin = { auc = 0.8 }\non_missing_metrics = "pass"\n')
+    uri = registry.put_metrics("rc-fraud-detection/v1/statistics.json", "this is not json")
+    arn = registry.register(metrics_uri=uri)["ModelPackageArn"]
+
+    validate(registry.event_for(arn), lambda_context)
+
+    package = registry.describe(arn)
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["CustomerMetadataProperties"][STATUS_KEY] == "passed"
+
+
+def test_auto_approve_approves_a_passing_version(registry: Any, lambda_context: Any) -> None:
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.8 }\nauto_approve = true\n")
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+
+    validate(registry.event_for(arn), lambda_context)
+
+    package = registry.describe(arn)
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert "passed validation" in package["ApprovalDescription"]
+
+
+def test_regression_against_the_approved_champion_is_rejected(registry: Any, lambda_context: Any) -> None:
+    # GIVEN an approved champion with AUC 0.95 and a policy allowing a 0.02 drop
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.8 }\nmax_regression = { auc = 0.02 }\n")
+    champion = registry.register(metrics={"auc": 0.95}, status="Approved")
+    # WHEN a candidate with AUC 0.91 (above the minimum, 0.04 below the champion) arrives
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    validate(registry.event_for(arn), lambda_context)
+    # THEN it is rejected for the regression, naming the champion
+    package = registry.describe(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert f"champion v{champion['ModelPackageVersion']}" in package["ApprovalDescription"]
+    assert package["CustomerMetadataProperties"]["validation.champion"] == str(
+        champion["ModelPackageVersion"]
+    )
+
+
+def test_same_event_three_times_validates_once(registry: Any, lambda_context: Any) -> None:
+    arn = registry.register(metrics=BAD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    calls = registry.count_calls("sagemaker", "s3", "dynamodb")
+
+    results = [validate(event, lambda_context) for _ in range(3)]
+
+    assert calls["sagemaker:UpdateModelPackage"] == 1
+    assert calls["s3:GetObject"] == 1
+    assert results[0] == results[1] == results[2]
+    assert registry.describe(arn)["ModelApprovalStatus"] == "Rejected"
+
+
+def test_own_stamp_event_does_not_validate_again(registry: Any, lambda_context: Any) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    validate(registry.event_for(arn), lambda_context)
+    # the stamp re-emits an event: metadata-only, same status
+    stamp_event = registry.event_for(arn, updated_fields=["CustomerMetadataProperties"])
+    calls = registry.count_calls("sagemaker", "s3", "dynamodb")
+
+    result = validate(stamp_event, lambda_context)
+
+    assert result["action"] == "ignored"
+    assert sum(calls.values()) == 0
+
+
+def test_fresh_event_for_an_already_judged_version_changes_nothing(
+    registry: Any, lambda_context: Any
+) -> None:
+    # a different event (e.g. an InferenceSpecification update) for a version stamped under this policy
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    validate(registry.event_for(arn), lambda_context)
+    event = registry.event_for(arn, updated_fields=["InferenceSpecification"])
+    event["detail"]["LastModifiedTime"] = "2030-01-01T00:00:00+00:00"
+    calls = registry.count_calls("sagemaker")
+
+    result = validate(event, lambda_context)
+
+    assert result["action"] == "skipped"
+    assert calls["sagemaker:UpdateModelPackage"] == 0
+
+
+def test_version_approved_meanwhile_is_left_alone(registry: Any, lambda_context: Any) -> None:
+    # GIVEN the event says pending, but a person approved the version before the validator ran
+    arn = registry.register(metrics=BAD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    registry.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    # WHEN the validator runs, THEN it does not reject an approved version
+    assert validate(event, lambda_context)["action"] == "skipped"
+    assert registry.describe(arn)["ModelApprovalStatus"] == "Approved"
+
+
+@pytest.mark.parametrize("status", ["Approved", "Rejected"])
+def test_non_pending_events_are_ignored(registry: Any, lambda_context: Any, status: str) -> None:
+    arn = registry.register(metrics=BAD, status=status)["ModelPackageArn"]
+    event = registry.event_for(arn, updated_fields=["ModelApprovalStatus"])
+    calls = registry.count_calls("sagemaker", "s3", "dynamodb")
+
+    result = validate(event, lambda_context)
+
+    assert result["action"] == "ignored"
+    assert sum(calls.values()) == 0
+
+
+def test_unmanaged_group_is_ignored(registry: Any, lambda_context: Any) -> None:
+    arn = registry.register("other-team-model", metrics=BAD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    calls = registry.count_calls("sagemaker", "dynamodb")
+
+    assert validate(event, lambda_context)["action"] == "ignored"
+    assert sum(calls.values()) == 0
+    assert registry.describe(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda e: e["detail"].pop("ModelPackageArn"),
+        lambda e: e["detail"].update(ModelPackageVersion="one"),
+        lambda e: e["detail"].update(ModelApprovalStatus="Maybe"),
+        lambda e: e.update(source="aws.s3"),
+    ],
+    ids=["no-arn", "version-not-int", "unknown-status", "wrong-source"],
+)
+def test_malformed_event_raises_typed_error_and_writes_nothing(
+    registry: Any, lambda_context: Any, breakage: Any
+) -> None:
+    arn = registry.register(metrics=BAD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    breakage(event)
+    calls = registry.count_calls("sagemaker", "s3", "dynamodb")
+
+    with pytest.raises(MalformedEventError) as raised:
+        validate(event, lambda_context)
+
+    assert raised.value.event_id == event["id"]
+    assert not WRITES & set(calls)
+    assert sum(calls.values()) == 0
+    assert registry.describe(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    assert not registry.describe(arn).get("CustomerMetadataProperties")
