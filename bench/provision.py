@@ -52,9 +52,7 @@ def client() -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--groups", type=int, default=300)
     parser.add_argument("--cli-sample", type=int, default=30)
     args = parser.parse_args()
@@ -86,9 +84,7 @@ def run(n: int, cli_sample: int) -> None:
     assert len(report.names(GroupState.CREATED)) == n, report.summary()
 
     calls: list[str] = []
-    sagemaker.meta.events.register(
-        "before-call.sagemaker.*", lambda event_name, **_: calls.append(event_name)
-    )
+    sagemaker.meta.events.register("before-call.sagemaker.*", lambda event_name, **_: calls.append(event_name))
     started = time.perf_counter()
     again = reconcile(config, sagemaker)
     rerun = time.perf_counter() - started

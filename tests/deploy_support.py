@@ -55,9 +55,7 @@ class DeployWorld:
         """Every notification published so far (Amazon Q JSON, read from an SQS subscription)."""
         sqs = aws.client("sqs")
         while True:
-            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
+            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
                 return list(self._seen)
             for message in messages:
@@ -87,9 +85,7 @@ def make_world(monkeypatch: pytest.MonkeyPatch, config_dir: Path) -> DeployWorld
     monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", topic)
     sqs = aws.client("sqs")
     queue_url = sqs.create_queue(QueueName="notifications-tap")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     return DeployWorld(ledger, aws.client("sagemaker"), queue_url)
 

@@ -59,9 +59,7 @@ class Registry:
     ) -> dict[str, Any]:
         """Create a version (its group too); `metrics` are uploaded and referenced. Returns Describe."""
         sm = self.sagemaker
-        groups = {
-            g["ModelPackageGroupName"] for g in sm.list_model_package_groups()["ModelPackageGroupSummaryList"]
-        }
+        groups = {g["ModelPackageGroupName"] for g in sm.list_model_package_groups()["ModelPackageGroupSummaryList"]}
         if group not in groups:
             sm.create_model_package_group(ModelPackageGroupName=group)
         version = len(sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]) + 1
@@ -153,9 +151,7 @@ def registry(
     topic_arn = aws.client("sns").create_topic(Name=TOPIC)["TopicArn"]
     sqs = aws.client("sqs")
     queue_url = sqs.create_queue(QueueName="notifications-subscriber")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     aws.client("secretsmanager").create_secret(Name=SECRET, SecretString=json.dumps({"url": slack_stub.url}))
     aws.client("dynamodb").create_table(

@@ -60,10 +60,7 @@ def test_bad_config_is_a_clear_error(config_dir: Any) -> None:
 
 
 def test_groups_prints_the_template_parameter(config_dir: Any) -> None:
-    assert (
-        run("groups").output.strip()
-        == "rc-fraud-detection,rc-anti-money-laundering,algo-recommendation-engine"
-    )
+    assert run("groups").output.strip() == "rc-fraud-detection,rc-anti-money-laundering,algo-recommendation-engine"
 
 
 def test_every_command_has_help() -> None:

@@ -24,9 +24,7 @@ from registry_workflow.cli import main
 
 
 @pytest.fixture
-def scenario(
-    mocked_aws: None, config_dir: Path, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
-) -> DeployWorld:
+def scenario(mocked_aws: None, config_dir: Path, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> DeployWorld:
     """v1 live, v2 in flight, v3 queued behind it."""
     world = make_world(monkeypatch, config_dir)
     deployer, tracker = handler_module("deployer").lambda_handler, handler_module("tracker").lambda_handler
@@ -79,9 +77,7 @@ def test_history_of_a_group_without_deployments(scenario: DeployWorld) -> None:
     assert "no deployments recorded" in run("history", "rc-anti-money-laundering").output
 
 
-def test_ledger_table_comes_from_the_environment(
-    scenario: DeployWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ledger_table_comes_from_the_environment(scenario: DeployWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_TABLE", LEDGER_TABLE)
     assert len(json.loads(run("history", GROUP, "--json").output)) == 3
     monkeypatch.setenv("LEDGER_TABLE", "no-such-table")

@@ -62,9 +62,7 @@ def live_version(world: DeployWorld, deployer: Any, tracker: Any) -> str:
     return arn
 
 
-def test_fresh_endpoint_is_created_from_the_approved_package(
-    world: DeployWorld, deployer: Any, tracker: Any
-) -> None:
+def test_fresh_endpoint_is_created_from_the_approved_package(world: DeployWorld, deployer: Any, tracker: Any) -> None:
     # GIVEN a new version of a managed group, approved
     arn = register_version(world.sagemaker)
     event = set_approval(world.sagemaker, arn, "Approved")
@@ -82,9 +80,7 @@ def test_fresh_endpoint_is_created_from_the_approved_package(
     assert config["ProductionVariants"][0]["ModelName"] == f"{GROUP}-v1"
     endpoint = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
     assert endpoint["EndpointConfigName"] == f"{ENDPOINT}-v1"
-    tags = {
-        t["Key"]: t["Value"] for t in world.sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]
-    }
+    tags = {t["Key"]: t["Value"] for t in world.sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
     assert tags["managed-by"] == "registry-workflow"
     assert tags["registry-workflow:model-package-arn"] == arn
     assert tags["registry-workflow:model-package-version"] == "1"
@@ -145,9 +141,7 @@ def test_update_uses_the_projects_canary_guardrails(
     assert live is not None
     assert live.version == 2
     endpoint = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
-    tags = {
-        t["Key"]: t["Value"] for t in world.sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]
-    }
+    tags = {t["Key"]: t["Value"] for t in world.sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
     assert tags["registry-workflow:model-package-arn"] == v2
 
 
@@ -223,9 +217,7 @@ def test_in_progress_endpoint_refusal_requeues_instead_of_failing(
     assert "in-progress" in (queued.failure_reason or "")
 
 
-def test_failed_update_is_recorded_failed_and_notified(
-    world: DeployWorld, deployer: Any, tracker: Any
-) -> None:
+def test_failed_update_is_recorded_failed_and_notified(world: DeployWorld, deployer: Any, tracker: Any) -> None:
     # GIVEN v1 live, and an update that SageMaker will roll back
     v1 = live_version(world, deployer, tracker)
     v2 = register_version(world.sagemaker)
@@ -327,9 +319,7 @@ def test_rejecting_a_version_that_is_not_live_leaves_the_endpoint_alone(
     assert len(world.ledger.for_endpoint(ENDPOINT)) == 1
 
 
-def test_stale_approval_is_ignored(
-    world: DeployWorld, deployer: Any, calls: dict[str, list[dict[str, Any]]]
-) -> None:
+def test_stale_approval_is_ignored(world: DeployWorld, deployer: Any, calls: dict[str, list[dict[str, Any]]]) -> None:
     # GIVEN an Approved event for a version that has been rejected since
     arn = register_version(world.sagemaker)
     event = set_approval(world.sagemaker, arn, "Approved")
@@ -366,10 +356,7 @@ def test_unmanaged_group_and_disabled_deploys_are_ignored(
     calls.clear()
 
     assert deployer(set_approval(world.sagemaker, stranger, "Approved"))["detail"] == "unmanaged group"
-    assert (
-        deployer(set_approval(world.sagemaker, disabled, "Approved"))["detail"]
-        == "deploy disabled for this project"
-    )
+    assert deployer(set_approval(world.sagemaker, disabled, "Approved"))["detail"] == "deploy disabled for this project"
     assert not {"CreateModel", "CreateEndpoint"} & set(calls)
 
 

@@ -113,9 +113,7 @@ def test_queued_records_keep_their_order_and_add_is_idempotent(ledger: Deploymen
 def test_transition_only_from_the_expected_status(ledger: DeploymentLedger) -> None:
     queued, _ = ledger.add(record(2))
 
-    assert ledger.transition(
-        queued, DeploymentStatus.SUPERSEDED, expected=DeploymentStatus.QUEUED, failure_reason="v3"
-    )
+    assert ledger.transition(queued, DeploymentStatus.SUPERSEDED, expected=DeploymentStatus.QUEUED, failure_reason="v3")
     assert not ledger.transition(queued, DeploymentStatus.SUPERSEDED, expected=DeploymentStatus.QUEUED)
     with pytest.raises(DeploymentConflictError):
         ledger.begin(queued)  # a superseded approval never starts

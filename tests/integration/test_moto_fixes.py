@@ -27,20 +27,15 @@ def new_version(sagemaker: Any, group: str = "rc-fraud-detection") -> str:
 def test_creating_an_existing_group_is_refused(sagemaker: Any) -> None:
     sagemaker.create_model_package_group(ModelPackageGroupName="rc-a", ModelPackageGroupDescription="first")
     with pytest.raises(ClientError, match="already exists"):
-        sagemaker.create_model_package_group(
-            ModelPackageGroupName="rc-a", ModelPackageGroupDescription="second"
-        )
+        sagemaker.create_model_package_group(ModelPackageGroupName="rc-a", ModelPackageGroupDescription="second")
     assert (
-        sagemaker.describe_model_package_group(ModelPackageGroupName="rc-a")["ModelPackageGroupDescription"]
-        == "first"
+        sagemaker.describe_model_package_group(ModelPackageGroupName="rc-a")["ModelPackageGroupDescription"] == "first"
     )
 
 
 def test_update_keeps_omitted_fields(sagemaker: Any) -> None:
     arn = new_version(sagemaker)
-    sagemaker.update_model_package(
-        ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="bad"
-    )
+    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="bad")
 
     sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"k": "v"})
     sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"k2": "v2"})
@@ -136,9 +131,7 @@ def test_duplicates_are_refused(sagemaker: Any) -> None:
 
 def test_changes_are_published_with_updated_fields(sagemaker: Any) -> None:
     seen: list[tuple[str, Any]] = []
-    unsubscribe = moto_fixes.subscribe(
-        lambda kind, payload: seen.append((kind, payload.get("updated_fields")))
-    )
+    unsubscribe = moto_fixes.subscribe(lambda kind, payload: seen.append((kind, payload.get("updated_fields"))))
     try:
         arn = new_version(sagemaker)
         sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")

@@ -30,9 +30,7 @@ def slack_text(message: dict[str, Any]) -> str:
     return json.dumps(message["blocks"])
 
 
-def test_registration_reaches_sns_and_slack_with_the_actor(
-    registry: Any, slack_stub: Any, lambda_context: Any
-) -> None:
+def test_registration_reaches_sns_and_slack_with_the_actor(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
     # GIVEN a new version
     package = registry.register(metrics=GOOD)
     arn = package["ModelPackageArn"]
@@ -88,9 +86,7 @@ def test_validation_stamp_of_a_pending_version_is_announced(
     assert len(slack_stub.messages) == 1
 
 
-def test_same_event_three_times_sends_one_message(
-    registry: Any, slack_stub: Any, lambda_context: Any
-) -> None:
+def test_same_event_three_times_sends_one_message(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
     arn = registry.register(metrics=GOOD)["ModelPackageArn"]
     registry.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
     event = registry.event_for(arn, updated_fields=["ModelApprovalStatus"])
@@ -181,9 +177,7 @@ def test_empty_webhook_url_turns_slack_off(registry: Any, slack_stub: Any, lambd
 
 def test_a_project_can_have_its_own_topic(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
     own_topic = aws.client("sns").create_topic(Name="fraud-team")["TopicArn"]
-    registry.write_policy(
-        f'[projects."rc-fraud-detection".notify]\nsns_topic_arn = "{own_topic}"\nslack = false\n'
-    )
+    registry.write_policy(f'[projects."rc-fraud-detection".notify]\nsns_topic_arn = "{own_topic}"\nslack = false\n')
     arn = registry.register(metrics=GOOD)["ModelPackageArn"]
     calls = registry.count_calls("sns")
 
@@ -194,16 +188,12 @@ def test_a_project_can_have_its_own_topic(registry: Any, slack_stub: Any, lambda
     assert slack_stub.attempts == 0
 
 
-def test_other_metadata_updates_are_not_announced(
-    registry: Any, slack_stub: Any, lambda_context: Any
-) -> None:
+def test_other_metadata_updates_are_not_announced(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
     # an approved version gets another stamp: the event still says Approved and carries validation.*
     arn = registry.register(metrics=GOOD)["ModelPackageArn"]
     validate(registry.event_for(arn), lambda_context)
     registry.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
-    registry.sagemaker.update_model_package(
-        ModelPackageArn=arn, CustomerMetadataProperties={"deploy.status": "live"}
-    )
+    registry.sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"deploy.status": "live"})
     event = registry.event_for(arn, updated_fields=["CustomerMetadataProperties"])
     calls = registry.count_calls("sagemaker", "sns", "dynamodb")
 
@@ -228,15 +218,11 @@ def test_malformed_event_raises_typed_error_and_sends_nothing(
     assert registry.sns_messages() == []
 
 
-def test_a_burst_of_100_registrations_loses_no_message(
-    registry: Any, slack_stub: Any, lambda_context: Any
-) -> None:
+def test_a_burst_of_100_registrations_loses_no_message(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
     # GIVEN 100 new versions at once, and Slack rate-limiting some posts
     arns = [registry.register(metrics=GOOD)["ModelPackageArn"] for _ in range(100)]
     events = [registry.event_for(arn) for arn in arns]
-    slack_stub.answer(
-        *[notifications_reply(429, {"Retry-After": "0"}) if i % 25 == 0 else 200 for i in range(100)]
-    )
+    slack_stub.answer(*[notifications_reply(429, {"Retry-After": "0"}) if i % 25 == 0 else 200 for i in range(100)])
     # WHEN each reaches the notifier
     for event in events:
         notify(event, lambda_context)

@@ -49,10 +49,7 @@ def test_creates_exactly_the_seed_groups_tagged(sagemaker: Any) -> None:
     groups = sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
     assert {g["ModelPackageGroupName"] for g in groups} == SEED_GROUPS
     for group in groups:
-        tags = {
-            t["Key"]: t["Value"]
-            for t in sagemaker.list_tags(ResourceArn=group["ModelPackageGroupArn"])["Tags"]
-        }
+        tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=group["ModelPackageGroupArn"])["Tags"]}
         team, _, project = group["ModelPackageGroupName"].partition("-")
         assert tags == {"team": team, "project": project, "managed-by": MANAGED_BY}
 

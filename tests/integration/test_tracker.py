@@ -87,9 +87,7 @@ def test_duplicate_in_service_events_close_once_and_notify_once(
     assert world.titles().count(f"{GROUP} v1: live") == 1
 
 
-def test_failed_creation_is_recorded_with_the_failure_reason(
-    world: DeployWorld, deployer: Any, tracker: Any
-) -> None:
+def test_failed_creation_is_recorded_with_the_failure_reason(world: DeployWorld, deployer: Any, tracker: Any) -> None:
     arn = register_version(world.sagemaker)
     moto_fixes.behaviour.fail_next = "The role could not be assumed"
     deployer(set_approval(world.sagemaker, arn, "Approved"))
@@ -142,9 +140,7 @@ def test_in_service_on_the_old_config_without_a_reason_is_still_a_failure(
     deployer(set_approval(world.sagemaker, v2, "Approved"))
     from moto.sagemaker.models import sagemaker_backends
 
-    sagemaker_backends["123456789012"]["us-east-1"].endpoints[
-        ENDPOINT
-    ].endpoint_config_name = f"{ENDPOINT}-v1"
+    sagemaker_backends["123456789012"]["us-east-1"].endpoints[ENDPOINT].endpoint_config_name = f"{ENDPOINT}-v1"
 
     result = tracker(endpoint_event(world.sagemaker))
 

@@ -82,9 +82,7 @@ def test_endpoint_passes_through_creating_to_in_service(twin: Twin) -> None:
             }
         ],
     )
-    sagemaker.create_endpoint(
-        EndpointName="ep", EndpointConfigName="c1", Tags=[{"Key": "managed-by", "Value": "x"}]
-    )
+    sagemaker.create_endpoint(EndpointName="ep", EndpointConfigName="c1", Tags=[{"Key": "managed-by", "Value": "x"}])
     assert sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Creating"
 
     wait_for(lambda: sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "InService")

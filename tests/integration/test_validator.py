@@ -107,9 +107,7 @@ def test_regression_against_the_approved_champion_is_rejected(registry: Any, lam
     package = registry.describe(arn)
     assert package["ModelApprovalStatus"] == "Rejected"
     assert f"champion v{champion['ModelPackageVersion']}" in package["ApprovalDescription"]
-    assert package["CustomerMetadataProperties"]["validation.champion"] == str(
-        champion["ModelPackageVersion"]
-    )
+    assert package["CustomerMetadataProperties"]["validation.champion"] == str(champion["ModelPackageVersion"])
 
 
 def test_same_event_three_times_validates_once(registry: Any, lambda_context: Any) -> None:
@@ -138,9 +136,7 @@ def test_own_stamp_event_does_not_validate_again(registry: Any, lambda_context: 
     assert sum(calls.values()) == 0
 
 
-def test_fresh_event_for_an_already_judged_version_changes_nothing(
-    registry: Any, lambda_context: Any
-) -> None:
+def test_fresh_event_for_an_already_judged_version_changes_nothing(registry: Any, lambda_context: Any) -> None:
     # a different event (e.g. an InferenceSpecification update) for a version stamped under this policy
     arn = registry.register(metrics=GOOD)["ModelPackageArn"]
     validate(registry.event_for(arn), lambda_context)

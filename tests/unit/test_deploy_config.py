@@ -32,9 +32,7 @@ def test_all_at_once() -> None:
 
 
 def test_canary() -> None:
-    policy = DeployPolicy(
-        strategy="canary", traffic_percent=10, wait_seconds=300, max_execution_timeout_seconds=7200
-    )
+    policy = DeployPolicy(strategy="canary", traffic_percent=10, wait_seconds=300, max_execution_timeout_seconds=7200)
     config = deployment_config(policy, ["a"])
 
     routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
@@ -72,9 +70,7 @@ def test_linear() -> None:
     ],
 )
 def test_rollback_alarms(named: list[str], create: bool, expected: list[str]) -> None:
-    assert (
-        rollback_alarm_names(DeployPolicy(rollback_alarms=named, create_alarms=create), ENDPOINT) == expected
-    )
+    assert rollback_alarm_names(DeployPolicy(rollback_alarms=named, create_alarms=create), ENDPOINT) == expected
 
 
 def test_created_alarms_watch_the_endpoint_variant() -> None:

@@ -11,9 +11,7 @@ from registry_workflow.errors import MalformedEventError
 from registry_workflow.events import MODEL_PACKAGE_STATE_CHANGE, parse_model_package_event
 
 PACKAGE_SAMPLES = sorted(
-    p.stem
-    for p in EVENTS.glob("*.json")
-    if load_event(p.stem).get("detail-type") == MODEL_PACKAGE_STATE_CHANGE
+    p.stem for p in EVENTS.glob("*.json") if load_event(p.stem).get("detail-type") == MODEL_PACKAGE_STATE_CHANGE
 )
 
 

@@ -65,9 +65,7 @@ def test_console_url_points_at_the_version_in_its_region() -> None:
 
 def test_title_names_group_version_and_status() -> None:
     assert rejected().title == "rc-fraud-detection v7: Rejected"
-    n = Notification(
-        kind="deploy_started", group="g", package_arn=ARN, status="Deploy started", endpoint="g-ep"
-    )
+    n = Notification(kind="deploy_started", group="g", package_arn=ARN, status="Deploy started", endpoint="g-ep")
     assert n.title == "g: Deploy started"
     assert "g-ep" in to_chatbot_json(n)["content"]["description"]
 

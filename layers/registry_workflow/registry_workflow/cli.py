@@ -126,9 +126,7 @@ def cleanup(config_dir: str, yes: bool, include_unmanaged: bool, groups: tuple[s
 
     config = _config(config_dir)
     sagemaker = aws.client("sagemaker")
-    plan = _run(
-        lambda: plan_cleanup(config, sagemaker, include_unmanaged=include_unmanaged, only=list(groups))
-    )
+    plan = _run(lambda: plan_cleanup(config, sagemaker, include_unmanaged=include_unmanaged, only=list(groups)))
     if not plan:
         click.echo("Nothing to clean up.")
         return
@@ -151,12 +149,18 @@ def cleanup(config_dir: str, yes: bool, include_unmanaged: bool, groups: tuple[s
     help="How long an endpoint stays Creating/Updating before InService.",
 )
 @click.option("--duplicate-events", is_flag=True, help="Deliver every event twice (as AWS may).")
+@click.option("--handler-logs", is_flag=True, help="Also print the handlers' JSON logs and EMF metrics.")
 @click.option(
     "--template", "template_path", default="template.yaml", show_default=True, type=click.Path(dir_okay=False)
 )
 @CONFIG_OPTION
 def local(
-    port: int, transition_seconds: float, duplicate_events: bool, template_path: str, config_dir: str
+    port: int,
+    transition_seconds: float,
+    duplicate_events: bool,
+    handler_logs: bool,
+    template_path: str,
+    config_dir: str,
 ) -> None:
     """Start the offline twin of AWS on 127.0.0.1 and print a live log of events and handlers.
 
@@ -181,12 +185,11 @@ def local(
         config_dir=config_dir,
         transition_seconds=transition_seconds,
         duplicate_events=duplicate_events,
+        handler_logs=handler_logs,
         echo=stamp,
     ).start()
     click.echo(f"ready: AWS twin on {twin.url} (control: {twin.control_url})")
-    click.echo(
-        f"  export AWS_ENDPOINT_URL={twin.url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
-    )
+    click.echo(f"  export AWS_ENDPOINT_URL={twin.url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -150,9 +150,7 @@ def parse_config(
                     env_source,
                 )
             if group in seen:
-                raise ConfigError(
-                    key, name, f"group {group!r} is already defined by {seen[group]}", env_source
-                )
+                raise ConfigError(key, name, f"group {group!r} is already defined by {seen[group]}", env_source)
             seen[group] = key
             projects.append(Project(team, name, _project_policy(group, policy_tables, policy_source)))
 
@@ -192,9 +190,7 @@ def _read_policy(text: str, source: str) -> dict[str, dict]:
         raise ConfigError("policy.toml", source, f"is not valid TOML: {exc}", source) from exc
     unknown = sorted(set(data) - {"defaults", "projects"})
     if unknown:
-        raise ConfigError(
-            unknown[0], data[unknown[0]], "unknown top-level table (use defaults or projects)", source
-        )
+        raise ConfigError(unknown[0], data[unknown[0]], "unknown top-level table (use defaults or projects)", source)
     for table in ("defaults", "projects"):
         if not isinstance(data.setdefault(table, {}), dict):
             raise ConfigError(table, data[table], "must be a table", source)

@@ -31,9 +31,7 @@ def send_response(
         {
             "Status": "SUCCESS" if success else "FAILED",
             "Reason": reason[:3000] or ("ok" if success else "failed"),
-            "PhysicalResourceId": physical_id
-            or event.get("PhysicalResourceId")
-            or event["LogicalResourceId"],
+            "PhysicalResourceId": physical_id or event.get("PhysicalResourceId") or event["LogicalResourceId"],
             "StackId": event["StackId"],
             "RequestId": event["RequestId"],
             "LogicalResourceId": event["LogicalResourceId"],

@@ -276,9 +276,7 @@ class DeploymentService:
             return Outcome("already_live", live.deployment_id, version)
         newer = max((d for d in (live, inflight) if d is not None), key=lambda d: d.version, default=None)
         if newer is not None and newer.version > version:
-            return self._supersede(
-                project, record, f"v{newer.version} is newer ({newer.status} on {endpoint})"
-            )
+            return self._supersede(project, record, f"v{newer.version} is newer ({newer.status} on {endpoint})")
 
         description = self._describe_endpoint(endpoint)
         if inflight is not None or (description and description["EndpointStatus"] in BUSY):
@@ -311,9 +309,7 @@ class DeploymentService:
                 )
         live = self.ledger.live(endpoint)
         if live is None or live.package_arn != arn:
-            logger.info(
-                "rejected version is not live: endpoint left alone", extra={**log, "endpoint": endpoint}
-            )
+            logger.info("rejected version is not live: endpoint left alone", extra={**log, "endpoint": endpoint})
             return Outcome("not_live", version=version)
 
         target = self._rollback_target(endpoint, arn)
@@ -340,9 +336,7 @@ class DeploymentService:
         )
         existing = self.ledger.get(endpoint, record.deployment_id)
         if existing is not None:
-            return Outcome(
-                "duplicate", existing.deployment_id, existing.version, f"rollback already {existing.status}"
-            )
+            return Outcome("duplicate", existing.deployment_id, existing.version, f"rollback already {existing.status}")
         inflight = self.ledger.in_progress(endpoint)
         description = self._describe_endpoint(endpoint)
         if inflight is not None or (description and description["EndpointStatus"] in BUSY):
@@ -400,15 +394,11 @@ class DeploymentService:
         if not self.ledger.finish(record, DeploymentStatus.FAILED, reason):
             return Outcome("duplicate", record.deployment_id, record.version)
         metrics.add_metric(name="DeploymentsFailed", unit="Count", value=1)
-        logger.warning(
-            "deployment failed", extra={**log, "reason": reason, "status": status, "config": actual}
-        )
+        logger.warning("deployment failed", extra={**log, "reason": reason, "status": status, "config": actual})
         self._notify("deploy_failed", project, replace(record, status=DeploymentStatus.FAILED), reason=reason)
         return Outcome("failed", record.deployment_id, record.version, reason)
 
-    def _start_next(
-        self, project: Project, endpoint: str, description: dict[str, Any] | None
-    ) -> Outcome | None:
+    def _start_next(self, project: Project, endpoint: str, description: dict[str, Any] | None) -> Outcome | None:
         """Start the newest queued deployment; older ones (and any no newer than live) are superseded."""
         queued = newest_first(self.ledger.queued(endpoint))
         if not queued:
@@ -444,9 +434,7 @@ class DeploymentService:
             return self._queue(project, record, str(exc))
         return self._apply_started(project, record, description)
 
-    def _apply_started(
-        self, project: Project, record: Deployment, description: dict[str, Any] | None
-    ) -> Outcome:
+    def _apply_started(self, project: Project, record: Deployment, description: dict[str, Any] | None) -> Outcome:
         log = {"endpoint": record.endpoint, "deployment_id": record.deployment_id, "version": record.version}
         try:
             self._apply(project, record, description)
@@ -459,9 +447,7 @@ class DeploymentService:
             self.ledger.finish(record, DeploymentStatus.FAILED, str(exc))
             metrics.add_metric(name="DeploymentsFailed", unit="Count", value=1)
             logger.warning("deployment refused", extra={**log, "reason": str(exc)})
-            self._notify(
-                "deploy_failed", project, replace(record, status=DeploymentStatus.FAILED), reason=str(exc)
-            )
+            self._notify("deploy_failed", project, replace(record, status=DeploymentStatus.FAILED), reason=str(exc))
             return Outcome("failed", record.deployment_id, record.version, str(exc))
         except Exception:
             # transient (after botocore's retries): free the endpoint, let the event be retried
@@ -470,9 +456,7 @@ class DeploymentService:
         metrics.add_metric(name="DeploymentsStarted", unit="Count", value=1)
         logger.info("deployment started", extra={**log, "config": record.endpoint_config_name})
         if record.kind == "rollback":
-            reason = (
-                f"{record.previous_package_arn} was rejected while live: rolling back to v{record.version}"
-            )
+            reason = f"{record.previous_package_arn} was rejected while live: rolling back to v{record.version}"
             self._notify("rolled_back", project, record, reason=reason)
         else:
             self._notify("deploy_started", project, record)
@@ -546,9 +530,7 @@ class DeploymentService:
         return Outcome("queued", queued.deployment_id, queued.version, why)
 
     def _supersede(self, project: Project, record: Deployment, why: str) -> Outcome:
-        superseded, created = self.ledger.add(
-            replace(record, status=DeploymentStatus.SUPERSEDED, failure_reason=why)
-        )
+        superseded, created = self.ledger.add(replace(record, status=DeploymentStatus.SUPERSEDED, failure_reason=why))
         logger.info(
             "approval superseded",
             extra={"endpoint": record.endpoint, "version": record.version, "reason": why},
@@ -562,12 +544,8 @@ class DeploymentService:
         if self.ledger.transition(
             record, DeploymentStatus.SUPERSEDED, expected=DeploymentStatus.QUEUED, failure_reason=why
         ):
-            logger.info(
-                "queued deployment superseded", extra={"deployment_id": record.deployment_id, "reason": why}
-            )
-            self._notify(
-                "superseded", project, replace(record, status=DeploymentStatus.SUPERSEDED), reason=why
-            )
+            logger.info("queued deployment superseded", extra={"deployment_id": record.deployment_id, "reason": why})
+            self._notify("superseded", project, replace(record, status=DeploymentStatus.SUPERSEDED), reason=why)
 
     def _rollback_target(self, endpoint: str, rejected_arn: str) -> Deployment | None:
         """The last succeeded deployment before the live one that is of another, still approved version."""
@@ -625,9 +603,7 @@ class DeploymentService:
             raise aws.as_operation_error("DescribeEndpoint", exc) from exc
 
     def _describe_package(self, arn: str) -> dict[str, Any]:
-        return dict(
-            self._aws("DescribeModelPackage", self.sagemaker.describe_model_package, ModelPackageName=arn)
-        )
+        return dict(self._aws("DescribeModelPackage", self.sagemaker.describe_model_package, ModelPackageName=arn))
 
     def _create(self, operation: str, method: Any, **kwargs: Any) -> None:
         """A create that already happened (a retry after a crash) counts as done."""
@@ -688,11 +664,9 @@ class DeploymentService:
         )
         try:
             (self._notifier or notify)(notification, project)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a lost message must not undo a deployment already under way
             metrics.add_metric(name="NotificationFailures", unit="Count", value=1)
-            logger.exception(
-                "notification failed", extra={"kind": kind, "deployment_id": record.deployment_id}
-            )
+            logger.exception("notification failed", extra={"kind": kind, "deployment_id": record.deployment_id})
 
 
 class _AlreadyExists(Exception):

@@ -34,9 +34,7 @@ class ModelPackageDetail(BaseModel):
 
     group_name: str = Field(alias="ModelPackageGroupName", min_length=1, max_length=63)
     version: int = Field(alias="ModelPackageVersion", ge=1)
-    arn: str = Field(
-        alias="ModelPackageArn", pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"
-    )
+    arn: str = Field(alias="ModelPackageArn", pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/")
     approval_status: ApprovalStatus = Field(alias="ModelApprovalStatus")
     package_status: str | None = Field(default=None, alias="ModelPackageStatus")
     creation_time: str | None = Field(default=None, alias="CreationTime")

@@ -55,9 +55,7 @@ def load_metrics(model_metrics: dict[str, Any] | None, s3: S3Client | None = Non
     """Read and flatten the metrics a `ModelMetrics` block points at."""
     uri = metrics_uri(model_metrics)
     if uri is None:
-        raise MetricsUnavailableError(
-            "metrics not found: the version has no ModelMetrics.ModelQuality.Statistics"
-        )
+        raise MetricsUnavailableError("metrics not found: the version has no ModelMetrics.ModelQuality.Statistics")
     return flatten_metrics(_read_json(uri, s3 or aws.client("s3")), uri)
 
 

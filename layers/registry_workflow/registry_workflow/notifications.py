@@ -197,14 +197,10 @@ def to_slack_blocks(n: Notification) -> dict[str, Any]:
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
     if n.reason:
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": _cap(f"*Reason*\n{_esc(n.reason)}")}}
-        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cap(f"*Reason*\n{_esc(n.reason)}")}})
     if n.metrics:
         metric_lines = "\n".join(f"{'✅' if m.ok else '❌'} {_esc(_metric_text(m))}" for m in n.metrics)
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": _cap(f"*Metrics*\n{metric_lines}")}}
-        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cap(f"*Metrics*\n{metric_lines}")}})
     blocks.append(
         {
             "type": "actions",
@@ -275,9 +271,7 @@ def webhook_url(secret_id: str) -> str:
         )
     except (GetParameterError, TransformParameterError) as exc:
         # the exception text may quote the secret's value: name the secret, not the error
-        raise NotificationError(
-            f"slack webhook secret {secret_id} is unreadable ({type(exc).__name__})"
-        ) from None
+        raise NotificationError(f"slack webhook secret {secret_id} is unreadable ({type(exc).__name__})") from None
     url = str(value.get("url") or "").strip() if isinstance(value, dict) else ""
     if url and not _acceptable_url(url):
         raise NotificationError(f"slack webhook secret {secret_id} holds an invalid url (https only)")
@@ -307,7 +301,7 @@ def post_slack(notification: Notification, url: str) -> None:
     )
     try:
         response = client.send_dict(to_slack_blocks(notification))
-    except Exception as exc:  # urllib/slack_sdk errors vary, and their text may hold the URL
+    except Exception as exc:  # noqa: BLE001 - urllib/slack_sdk errors vary, and their text may hold the URL
         raise NotificationError(f"slack webhook post failed: {type(exc).__name__}") from None
     if not 200 <= response.status_code < 300:
         raise NotificationError(f"slack webhook answered HTTP {response.status_code} after retries")

@@ -97,9 +97,7 @@ def list_groups(sagemaker: Any) -> dict[str, ExistingGroup]:
     """Every Model Package Group of the account and region, one paginated listing."""
     groups: dict[str, ExistingGroup] = {}
     try:
-        for page in sagemaker.get_paginator("list_model_package_groups").paginate(
-            PaginationConfig={"PageSize": 100}
-        ):
+        for page in sagemaker.get_paginator("list_model_package_groups").paginate(PaginationConfig={"PageSize": 100}):
             for summary in page.get("ModelPackageGroupSummaryList", []):
                 name = summary["ModelPackageGroupName"]
                 groups[name] = ExistingGroup(
@@ -161,9 +159,7 @@ def _create(sagemaker: Any, project: Project) -> GroupResult:
         if "already exists" in error_message(exc).lower():
             # created between our listing and our call (another deploy, a person): not ours to claim
             return GroupResult(project.group_name, GroupState.UNMANAGED, detail="created concurrently")
-        return GroupResult(
-            project.group_name, GroupState.FAILED, detail=f"{error_code(exc)}: {error_message(exc)}"
-        )
+        return GroupResult(project.group_name, GroupState.FAILED, detail=f"{error_code(exc)}: {error_message(exc)}")
     except BotoCoreError as exc:
         return GroupResult(project.group_name, GroupState.FAILED, detail=str(exc))
     return GroupResult(project.group_name, GroupState.CREATED, response["ModelPackageGroupArn"])

@@ -146,9 +146,7 @@ def evaluate(
         else:
             ok = value >= bound - _EPSILON
             op = ">=" if ok else "<"
-            checks.append(
-                MetricCheck(name, "min", bound, value, ok, f"{name} {_num(value)} {op} min {_num(bound)}")
-            )
+            checks.append(MetricCheck(name, "min", bound, value, ok, f"{name} {_num(value)} {op} min {_num(bound)}"))
     for name, bound in policy.max.items():
         value = metrics.get(name)
         if value is None:
@@ -156,9 +154,7 @@ def evaluate(
         else:
             ok = value <= bound + _EPSILON
             op = "<=" if ok else ">"
-            checks.append(
-                MetricCheck(name, "max", bound, value, ok, f"{name} {_num(value)} {op} max {_num(bound)}")
-            )
+            checks.append(MetricCheck(name, "max", bound, value, ok, f"{name} {_num(value)} {op} max {_num(bound)}"))
     if champion is not None:
         for name, tolerance in policy.max_regression.items():
             check = _regression(name, tolerance, metrics, champion, lower_is_better=name in policy.max)
@@ -264,9 +260,7 @@ def approved_latest(sm: SageMakerClient, calls: list[str] | None = None) -> Cham
             )
         except (ClientError, BotoCoreError) as exc:
             raise aws.as_operation_error("sagemaker:ListModelPackages", exc) from exc
-        others = [
-            s for s in response.get("ModelPackageSummaryList", []) if s["ModelPackageArn"] != candidate_arn
-        ]
+        others = [s for s in response.get("ModelPackageSummaryList", []) if s["ModelPackageArn"] != candidate_arn]
         best = max(others, key=lambda s: s.get("ModelPackageVersion", 0), default=None)
         return best["ModelPackageArn"] if best else None
 
@@ -334,16 +328,11 @@ def _regression(
     value = metrics.get(name)
     where = f"champion v{champion.version} ({_num(best)})"
     if value is None:
-        return MetricCheck(
-            name, "max_regression", tolerance, None, False, f"{name} missing (compared with {where})"
-        )
+        return MetricCheck(name, "max_regression", tolerance, None, False, f"{name} missing (compared with {where})")
     change = value - best if lower_is_better else best - value
     ok = change <= tolerance + _EPSILON
     direction = "rose" if lower_is_better else "dropped"
-    text = (
-        f"{name} {_num(value)} {direction} {_num(max(change, 0.0))} vs {where}, "
-        f"max regression {_num(tolerance)}"
-    )
+    text = f"{name} {_num(value)} {direction} {_num(max(change, 0.0))} vs {where}, max regression {_num(tolerance)}"
     return MetricCheck(name, "max_regression", tolerance, value, ok, text)
 
 

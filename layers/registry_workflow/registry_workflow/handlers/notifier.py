@@ -75,18 +75,12 @@ def message_kind(detail: ModelPackageDetail) -> str | None:
         if detail.approval_status == PENDING:
             return "registered" if detail.is_creation else None
         return detail.approval_status.lower()
-    if (
-        detail.metadata_only
-        and detail.approval_status == PENDING
-        and STATUS_KEY in (detail.customer_metadata or {})
-    ):
+    if detail.metadata_only and detail.approval_status == PENDING and STATUS_KEY in (detail.customer_metadata or {}):
         return "validated"
     return None
 
 
-def _announce(
-    *, key: dict[str, Any], kind: str, detail: ModelPackageDetail, project: Project
-) -> dict[str, Any]:
+def _announce(*, key: dict[str, Any], kind: str, detail: ModelPackageDetail, project: Project) -> dict[str, Any]:
     package = _describe(detail.arn)
     notification = build_notification(kind, detail, package, project)
     notify(notification, project)

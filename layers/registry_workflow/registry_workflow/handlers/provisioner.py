@@ -21,9 +21,7 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
     report = provision(dry_run=dry_run)
     if report.failed:
         # raise so the invocation counts as an error: retried, alarmed, never a silent half-success
-        raise RegistryWorkflowError(
-            f"could not create {[r.name for r in report.failed]}: {report.failed[0].detail}"
-        )
+        raise RegistryWorkflowError(f"could not create {[r.name for r in report.failed]}: {report.failed[0].detail}")
     return _as_dict(report)
 
 
@@ -42,13 +40,11 @@ def _handle_custom_resource(event: dict[str, Any]) -> dict[str, Any]:
     request = event["RequestType"]
     if request == "Delete":
         # Deleting the stack leaves the groups and every version in them in place, by design.
-        send_response(
-            event, success=True, reason="groups are kept on stack deletion", physical_id=PHYSICAL_ID
-        )
+        send_response(event, success=True, reason="groups are kept on stack deletion", physical_id=PHYSICAL_ID)
         return {"RequestType": request}
     try:
         report = provision()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure must reach CloudFormation, or the stack hangs
         logger.exception("provisioning failed")
         send_response(event, success=False, reason=str(exc), physical_id=PHYSICAL_ID)
         return {"RequestType": request, "error": str(exc)}

@@ -202,9 +202,7 @@ def _create_endpoint_config(self: Any, endpoint_config_name: str, *args: Any, **
 
 def _create_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str, tags: Any) -> Any:
     if endpoint_name in self.endpoints:
-        raise ValidationError(
-            f'Cannot create already existing endpoint "{self.endpoints[endpoint_name].arn}".'
-        )
+        raise ValidationError(f'Cannot create already existing endpoint "{self.endpoints[endpoint_name].arn}".')
     endpoint = _original_create_endpoint(self, endpoint_name, endpoint_config_name, tags)
     failure = _take_failure()
     _transition(self, endpoint, "Creating", new_config=endpoint_config_name, failure=failure, creating=True)
@@ -220,9 +218,7 @@ def _update_endpoint(self: Any, endpoint_name: str, endpoint_config_name: str) -
     if endpoint.endpoint_status in BUSY_STATUSES:
         raise ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
     if endpoint.endpoint_status == "Failed":
-        raise ValidationError(
-            f'Cannot update failed endpoint "{endpoint.arn}". Delete it and create it again.'
-        )
+        raise ValidationError(f'Cannot update failed endpoint "{endpoint.arn}". Delete it and create it again.')
     _transition(self, endpoint, "Updating", new_config=endpoint_config_name, failure=_take_failure())
     return endpoint.arn
 
@@ -256,9 +252,7 @@ def _transition(
             else:
                 config = backend.endpoint_configs[new_config]
                 endpoint.endpoint_config_name = new_config
-                endpoint.production_variants = endpoint._process_production_variants(
-                    config.production_variants
-                )
+                endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
                 endpoint.endpoint_status = "InService"
             endpoint.last_modified_time = utcnow()
         _publish_endpoint(backend, endpoint)

@@ -86,6 +86,7 @@ class Twin:
         config_dir: str | Path = REPO / "config",
         transition_seconds: float = 1.0,
         duplicate_events: bool = False,
+        handler_logs: bool = False,
         echo: Callable[[str], None] | None = None,
     ) -> None:
         self.aws = LocalAws(port)
@@ -96,6 +97,7 @@ class Twin:
         self.config_dir = Path(config_dir).resolve()
         self.transition_seconds = transition_seconds
         self.duplicate_events = duplicate_events
+        self.handler_logs = handler_logs
         self.echo = echo or (lambda line: None)
         self.log = TwinLog()
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -126,6 +128,10 @@ class Twin:
 
         aws.reset_clients()
         self._create_resources()
+        if not self.handler_logs:
+            from registry_workflow.observability import logger
+
+            logger.setLevel("WARNING")  # the Logger may exist already, created at INFO
         self._unsubscribe = moto_fixes.subscribe(self._on_change)
         self._worker.start()
         return self
@@ -216,6 +222,9 @@ class Twin:
 
     def _invoke(self, function: FunctionSpec, event: dict[str, Any]) -> None:
         env = {**function.environment, "REGISTRY_CONFIG_DIR": str(self.config_dir)}
+        if not self.handler_logs:
+            # the twin's own log line per invocation says what happened; JSON logs and EMF on demand
+            env |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
         self._set_env(env)
         handler = getattr(load_handler_module(function.module_path), function.function_name)
         started, error, result, attempts = time.monotonic(), None, None, 0
@@ -225,7 +234,7 @@ class Twin:
                 result = handler(json.loads(json.dumps(event)), LambdaContext(function.logical_id))
                 error = None
                 break
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a handler error is an outcome, never a twin crash
                 error = f"{type(exc).__name__}: {exc}"
         outcome = Outcome(
             event["id"],
@@ -250,7 +259,7 @@ class Twin:
         sqs = boto3.session.Session().client("sqs")
         try:
             url = sqs.get_queue_url(QueueName=queue_id)["QueueUrl"]
-        except Exception:
+        except Exception:  # noqa: BLE001 - no queue for this function: the outcome log still has it
             return
         body = {
             "requestContext": {"condition": "RetriesExhausted", "functionArn": function.logical_id},
@@ -298,9 +307,7 @@ def endpoint_event(payload: dict[str, Any]) -> dict[str, Any]:
     return _envelope(ENDPOINT_STATE_CHANGE, endpoint.arn, detail, payload)
 
 
-def _envelope(
-    detail_type: str, resource: str, detail: dict[str, Any], payload: dict[str, Any]
-) -> dict[str, Any]:
+def _envelope(detail_type: str, resource: str, detail: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -385,7 +392,7 @@ def _tap_topic(twin: Twin, topic_arn: str) -> None:
         while True:
             try:
                 messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the server is stopping
                 return
             for message in messages.get("Messages", []):
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
