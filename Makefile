@@ -68,6 +68,9 @@ deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; group
 
 bench: $(STAMP) ## Benchmarks (on demand; numbers go to docs/performance.md)
 	$(BIN)/python bench/provision.py
+	$(BIN)/python bench/events.py
+	$(BIN)/python bench/cold_import.py
+	$(BIN)/python bench/burst.py
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

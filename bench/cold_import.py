@@ -110,9 +110,7 @@ def explain(handler: str, hidden: tuple[str, ...], top: int = 10) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="fresh processes per target (median)")
     parser.add_argument("--env", nargs="+", choices=sorted(HIDDEN), default=["lambda", "venv"])
     parser.add_argument("--explain", action="store_true", help="-X importtime of handlers over target")
