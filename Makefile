@@ -35,8 +35,9 @@ typecheck: $(STAMP) ## mypy on the shared package and the handlers
 	@# every handler file is app.py: check each on its own (one module name per run)
 	@for app in functions/*/app.py; do $(BIN)/mypy --no-error-summary $$app || exit 1; done
 
-validate: $(STAMP) ## sam validate --lint (cfn-lint included)
+validate: $(STAMP) ## sam validate --lint, then cfn-lint with the serverless rules (suppressions explained in template.yaml)
 	$(BIN)/sam validate --lint --template template.yaml
+	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 
 test: $(STAMP) lint typecheck validate ## Everything CI runs: lint, types, template, all tests
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -65,6 +66,9 @@ deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; group
 	$(BIN)/sam deploy --config-env $(STAGE) \
 	  --parameter-overrides Stage=$(STAGE) ManagedGroups=$$($(BIN)/registry-workflow groups) \
 	  SageMakerExecutionRoleArn=$(SAGEMAKER_ROLE_ARN)
+
+fuzz: $(STAMP) ## Long fuzz run (HYPOTHESIS_PROFILE=fuzz): every handler and the config parser
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/integration/test_handler_fuzz.py tests/unit/test_config_fuzz.py
 
 bench: $(STAMP) ## Benchmarks (on demand; numbers go to docs/performance.md)
 	$(BIN)/python bench/provision.py

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from http.client import RemoteDisconnected
@@ -29,11 +30,6 @@ from urllib.error import URLError
 from urllib.parse import quote, urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 
 from registry_workflow import aws
 from registry_workflow.errors import NotificationError
@@ -70,6 +66,8 @@ _ICONS = {
     "queued": ":hourglass_flowing_sand:",
 }
 KINDS = frozenset(_ICONS)
+#: `guard(channel, send)`: runs `send` unless this message already went out on `channel`
+ChannelGuard = Callable[[str, Callable[[], None]], None]
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:sagemaker:([a-z0-9-]+):")
 
 
@@ -117,14 +115,19 @@ class Notification:
         )
 
 
-def notify(notification: Notification, project: Project) -> None:
-    """Send to every channel the project uses; raise `NotificationError` if any refused after retries."""
+def notify(notification: Notification, project: Project, *, once: ChannelGuard | None = None) -> None:
+    """Send to every channel the project uses; raise `NotificationError` if any refused after retries.
+
+    `once(channel, send)` runs each channel's send at most once per message: a retry after one
+    channel failed re-sends only that channel (the notifier passes an idempotent guard).
+    """
     channels = _channels(project)
     failures: list[str] = []
     sent: list[str] = []
+    guard = once or _send_now
     if channels.topic_arn:
         try:
-            publish_sns(notification, channels.topic_arn)
+            guard("sns", lambda: publish_sns(notification, channels.topic_arn))
             sent.append("sns")
         except NotificationError as exc:
             failures.append(str(exc))
@@ -132,7 +135,7 @@ def notify(notification: Notification, project: Project) -> None:
         url = webhook_url(channels.slack_secret_id)
         if url:
             try:
-                post_slack(notification, url)
+                guard("slack", lambda: post_slack(notification, url))
                 sent.append("slack")
             except NotificationError as exc:
                 failures.append(str(exc))
@@ -147,6 +150,10 @@ def notify(notification: Notification, project: Project) -> None:
     )
     if failures:
         raise NotificationError("; ".join(failures))
+
+
+def _send_now(channel: str, send: Callable[[], None]) -> None:
+    send()
 
 
 def to_chatbot_json(n: Notification) -> dict[str, Any]:
@@ -308,9 +315,13 @@ def post_slack(notification: Notification, url: str) -> None:
 
 
 def _retry_handlers() -> list[RetryHandler]:
+    # slack_sdk is imported on first use, not at import: its package __init__ pulls in the Web API
+    # client and asyncio (~50 ms of cold start), which SNS-only projects never need
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
     return [
         RateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES),
-        _AnyServerErrorRetryHandler(max_retry_count=SLACK_SERVER_ERROR_RETRIES),
+        _any_server_error_retry_handler()(max_retry_count=SLACK_SERVER_ERROR_RETRIES),
         ConnectionErrorRetryHandler(
             max_retry_count=SLACK_CONNECTION_RETRIES,
             # a read timeout surfaces as a bare TimeoutError, which the default list misses
@@ -319,18 +330,24 @@ def _retry_handlers() -> list[RetryHandler]:
     ]
 
 
-class _AnyServerErrorRetryHandler(ServerErrorRetryHandler):
-    """slack_sdk's ServerErrorRetryHandler retries 500 and 503 only; any 5xx is worth a retry."""
+@lru_cache(maxsize=1)
+def _any_server_error_retry_handler() -> type[RetryHandler]:
+    from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
-    def _can_retry(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return response is not None and 500 <= response.status_code < 600
+    class AnyServerErrorRetryHandler(ServerErrorRetryHandler):
+        """slack_sdk's ServerErrorRetryHandler retries 500 and 503 only; any 5xx is worth a retry."""
+
+        def _can_retry(
+            self,
+            *,
+            state: RetryState,
+            request: HttpRequest,
+            response: HttpResponse | None = None,
+            error: Exception | None = None,
+        ) -> bool:
+            return response is not None and 500 <= response.status_code < 600
+
+    return AnyServerErrorRetryHandler
 
 
 def _silent_logger() -> logging.Logger:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from importlib.util import find_spec
 from typing import Any
@@ -45,6 +46,9 @@ class _NoTracing(BaseProvider):
 
 
 logger = Logger(service=SERVICE)
+# An ignored or non-terminal event publishes no metric, by design; Powertools' docs suggest this
+# filter for functions that do not publish on every invocation.
+warnings.filterwarnings("ignore", "No application metrics to publish*")
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 # The layer leaves out the X-Ray SDK (Powertools' [tracer] extra adds ~30 MB of botocore that the
 # runtime already has); without it the Tracer gets a no-op provider and `Tracing: Active` still

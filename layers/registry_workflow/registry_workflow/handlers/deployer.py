@@ -19,7 +19,7 @@ from registry_workflow.observability import logger
 ACTIONS = {"Approved", "Rejected"}
 
 
-def handle(event: dict[str, Any]) -> dict[str, Any]:
+def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     try:
         parsed = parse_model_package_event(event)
     except MalformedEventError as exc:
@@ -42,7 +42,8 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         "approval_status": detail.approval_status,
         "last_modified": detail.last_modified_time or parsed.id,
     }
-    return run_once(_process, key=key, project=project)
+    # the context lets a crashed run's in-progress record expire, so Lambda's retry resumes it
+    return run_once(_process, key=key, lambda_context=context, project=project)
 
 
 def _process(*, key: dict[str, Any], project: Project) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
 from registry_workflow.config import Project, load_config
-from registry_workflow.errors import MalformedEventError
+from registry_workflow.errors import MalformedEventError, NotificationError
 from registry_workflow.events import ModelPackageDetail, parse_model_package_event
 from registry_workflow.idempotency import run_once
 from registry_workflow.notifications import MetricLine, Notification, actor_of, notify, region_of
@@ -66,7 +66,9 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             "approval_status": detail.approval_status,
             "last_modified": detail.last_modified_time or parsed.id,
         }
-    return run_once(_announce, key=key, lambda_context=context, kind=kind, detail=detail, project=project)
+    return run_once(
+        _announce, key=key, lambda_context=context, kind=kind, detail=detail, project=project, context=context
+    )
 
 
 def message_kind(detail: ModelPackageDetail) -> str | None:
@@ -80,12 +82,32 @@ def message_kind(detail: ModelPackageDetail) -> str | None:
     return None
 
 
-def _announce(*, key: dict[str, Any], kind: str, detail: ModelPackageDetail, project: Project) -> dict[str, Any]:
+def _announce(
+    *, key: dict[str, Any], kind: str, detail: ModelPackageDetail, project: Project, context: Any = None
+) -> dict[str, Any]:
     package = _describe(detail.arn)
     notification = build_notification(kind, detail, package, project)
-    notify(notification, project)
+    try:
+        notify(notification, project, once=_once_per_channel(key, context))
+    except NotificationError:
+        metrics.add_metric(name="NotificationFailures", unit="Count", value=1)
+        raise
     metrics.add_metric(name="NotificationsSent", unit="Count", value=1)
     return {"action": "notified", "kind": kind, "status": notification.status}
+
+
+def _once_per_channel(key: dict[str, Any], context: Any) -> Any:
+    """A retry after Slack failed must not publish to SNS again (nor the reverse): one key per channel."""
+
+    def guard(channel: str, send: Any) -> None:
+        run_once(_send_channel, key={**key, "channel": channel}, lambda_context=context, send=send)
+
+    return guard
+
+
+def _send_channel(*, key: dict[str, Any], send: Any) -> dict[str, Any]:
+    send()
+    return {"channel": key["channel"]}
 
 
 def build_notification(

@@ -41,6 +41,8 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def _validate(*, key: dict[str, Any], detail: ModelPackageDetail, project: Project) -> dict[str, Any]:
     outcome = validate_version(detail, project)
     metrics.add_metric(name=f"Versions{outcome.action.capitalize()}", unit="Count", value=1)
+    if outcome.result is not None:  # judged (passed or failed), not skipped
+        metrics.add_metric(name="VersionsValidated", unit="Count", value=1)
     result = outcome.result
     return {
         "action": outcome.action,

@@ -51,6 +51,9 @@ class Outcome:
     seconds: float
     result: Any = None
     error: str | None = None
+    #: time.monotonic() when the event was queued on the bus, and when this delivery's first attempt began
+    queued_at: float | None = None
+    started_at: float | None = None
 
 
 @dataclass
@@ -60,6 +63,7 @@ class TwinLog:
     outcomes: list[Outcome] = field(default_factory=list)
     slack: list[dict[str, Any]] = field(default_factory=list)
     sns: list[dict[str, Any]] = field(default_factory=list)
+    queued_at: dict[str, float] = field(default_factory=dict)  # event id → time.monotonic() when queued
 
 
 class LambdaContext:
@@ -201,6 +205,7 @@ class Twin:
         # called on moto's request thread: build the event now (state as of this change), queue it
         event = model_package_event(payload) if kind == "model_package" else endpoint_event(payload)
         self.log.events.append(event)
+        self.log.queued_at[event["id"]] = time.monotonic()
         copies = 2 if self.duplicate_events else 1
         for _ in range(copies):
             self._queue.put(event)
@@ -244,6 +249,8 @@ class Twin:
             time.monotonic() - started,
             result,
             error,
+            queued_at=self.log.queued_at.get(event["id"]),
+            started_at=started,
         )
         self.log.outcomes.append(outcome)
         if error is None:

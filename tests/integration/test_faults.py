@@ -1,0 +1,466 @@
+"""Fault injection: every fault ends done once, or raised with nothing half-applied (Lambda retries the
+event, then dead-letters it intact), and the retry finishes the job once.
+
+Faults are injected below the product code: botocore `before-send` hooks answer an attempt in place
+of AWS (moto never sees it), so botocore's own adaptive retry mode has to recover; the local Slack
+stand-in answers 429 / 500 / hangs. Retry sleeps are patched to zero (botocore still decides what
+to retry, and how often); the outcome of each case is recorded with `fuzz_stats.fault`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fuzz_stats
+import pytest
+from conftest import FakeLambdaContext
+from deploy_support import (
+    ENDPOINT,
+    GROUP,
+    LEDGER_TABLE,
+    DeployWorld,
+    endpoint_event,
+    make_world,
+    register_version,
+    set_approval,
+)
+from handler_loader import handler_module
+from moto.core.botocore_stubber import MockRawResponse
+from registry_workflow import aws, notifications
+from registry_workflow.errors import AwsOperationError, NotificationError
+from registry_workflow.ledger import DeploymentStatus
+from registry_workflow.validation import STATUS_KEY
+from slack_stub import HANG, Reply
+
+pytest_plugins = ["registry_fixtures"]
+
+GOOD = {"binary_classification_metrics": {"auc": {"value": 0.91}}}
+SERVICES = ("sagemaker", "s3", "sns", "dynamodb", "secretsmanager", "cloudwatch")
+
+
+# --- injection ------------------------------------------------------------------------------------
+
+
+def _cbor_text(text: str) -> bytes:
+    data = text.encode()
+    assert len(data) < 256
+    return (bytes([0x60 + len(data)]) if len(data) < 24 else bytes([0x78, len(data)])) + data
+
+
+def error_reply(protocol: str, code: str, status: int = 400) -> tuple[int, dict[str, str], bytes]:
+    """An AWS error answer in the service's wire protocol."""
+    message = "injected fault"
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return status, {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.1"}, body
+    if protocol == "query":
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+            "</Error><RequestId>fault</RequestId></ErrorResponse>"
+        ).encode()
+        return status, {"Content-Type": "text/xml"}, body
+    if protocol == "rest-xml":
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+        return status, {"Content-Type": "application/xml"}, body
+    if protocol == "smithy-rpc-v2-cbor":  # CloudWatch: a two-entry CBOR map
+        body = b"\xa2" + _cbor_text("__type") + _cbor_text(code) + _cbor_text("message") + _cbor_text(message)
+        return status, {"smithy-protocol": "rpc-v2-cbor", "Content-Type": "application/cbor"}, body
+    raise AssertionError(protocol)
+
+
+THROTTLE = {
+    "json": ("ThrottlingException", 400),
+    "query": ("Throttling", 400),
+    "rest-xml": ("SlowDown", 503),
+    "smithy-rpc-v2-cbor": ("ThrottlingException", 400),
+}
+
+
+class Faults:
+    """Answers chosen attempts of chosen operations with an error, in place of AWS (and moto)."""
+
+    def __init__(self) -> None:
+        self.rules: list[tuple[Callable[[str, int], bool], str | None, int | None]] = []
+        self.injected: Counter[str] = Counter()
+        self.passed: Counter[str] = Counter()
+        for service in SERVICES:
+            client = aws.client(service)
+            model = client.meta.service_model
+            protocol = getattr(model, "resolved_protocol", None) or model.protocol  # the one on the wire
+            client.meta.events.register_first("before-send", self._hook(service, protocol))
+
+    def throttle_first_attempts(self) -> None:
+        """Every call's first attempt is throttled (ThrottlingException / Throttling / SlowDown)."""
+        self.rules.append((lambda op, attempt: attempt == 1, None, None))
+
+    def fail(self, operation: str, code: str, status: int, *, attempts: int = 99) -> None:
+        """`service:Operation` answers `code` on its first `attempts` attempts."""
+        self.rules.append((lambda op, attempt: op == operation and attempt <= attempts, code, status))
+
+    def clear(self) -> None:
+        self.rules.clear()
+
+    def _hook(self, service: str, protocol: str) -> Callable[..., Any]:
+        def before_send(request: Any, event_name: str, **_: Any) -> Any:
+            operation = f"{service}:{event_name.rsplit('.', 1)[-1]}"
+            header = request.headers.get("amz-sdk-request", b"attempt=1")
+            header = header.decode() if isinstance(header, bytes) else header
+            attempt = int(header.split(";")[0].split("=")[1])
+            for matches, code, status in self.rules:
+                if matches(operation, attempt):
+                    code, status = (code, status) if code else THROTTLE[protocol]
+                    self.injected[f"{operation} {code}"] += 1
+                    http_status, headers, body = error_reply(protocol, code, status or 400)
+                    url, request.url = request.url, "https://fault-injected.invalid/"  # moto skips it
+                    from botocore.awsrequest import AWSResponse
+
+                    return AWSResponse(url, http_status, headers, MockRawResponse(body))
+            self.passed[operation] += 1
+            return None
+
+        return before_send
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore decides what to retry; the waits between attempts are skipped."""
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, ctx: 0.0)
+    monkeypatch.setattr("botocore.retries.bucket.TokenBucket.acquire", lambda self, amount=1, block=True: True)
+
+
+def record(name: str, outcome: str) -> None:
+    fuzz_stats.fault(name, outcome)
+
+
+class ShortContext(FakeLambdaContext):
+    """An invocation that is about to time out: its idempotency record expires almost at once."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 50
+
+
+class LambdaTimeout(BaseException):
+    """Lambda killing the run: no `except Exception` (ours or Powertools') sees it."""
+
+
+def invoke(function: str, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return handler_module(function).lambda_handler(event, context or FakeLambdaContext())
+
+
+# --- throttling on every call --------------------------------------------------------------------
+
+
+def assert_every_call_throttled_then_passed(faults: Faults, handler: str) -> None:
+    throttled = Counter({op.rsplit(" ", 1)[0]: n for op, n in faults.injected.items()})
+    assert throttled, "no AWS call was made"
+    assert throttled == faults.passed, (throttled, faults.passed)
+    for op, n in throttled.items():
+        for _ in range(n):
+            record(f"throttling {op} ({handler})", "retried by botocore, done once")
+
+
+def test_validator_recovers_from_throttling_on_every_call(registry: Any) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    faults = Faults()
+    faults.throttle_first_attempts()
+
+    result = invoke("validator", event)
+
+    assert result["action"] == "stamped"
+    assert registry.describe(arn)["CustomerMetadataProperties"][STATUS_KEY] == "passed"
+    assert_every_call_throttled_then_passed(faults, "validator")
+
+
+def test_notifier_recovers_from_throttling_on_every_call(registry: Any, slack_stub: Any) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    faults = Faults()
+    faults.throttle_first_attempts()
+
+    assert invoke("notifier", event)["action"] == "notified"
+
+    assert len(registry.sns_messages()) == 1
+    assert len(slack_stub.messages) == 1
+    assert_every_call_throttled_then_passed(faults, "notifier")
+
+
+@pytest.fixture
+def world(mocked_aws: None, config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> DeployWorld:
+    return make_world(monkeypatch, config_dir)
+
+
+def deploy_live(world: DeployWorld) -> str:
+    arn = register_version(world.sagemaker)
+    assert invoke("deployer", set_approval(world.sagemaker, arn, "Approved"))["action"] == "started"
+    assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
+    return arn
+
+
+def test_deployer_and_tracker_recover_from_throttling_on_every_call(world: DeployWorld) -> None:
+    # GIVEN v1 live (so v2 is an update: alarms, UpdateEndpoint)
+    deploy_live(world)
+    v2 = register_version(world.sagemaker)
+    event = set_approval(world.sagemaker, v2, "Approved")
+    faults = Faults()
+    faults.throttle_first_attempts()
+    # WHEN every call's first attempt is throttled
+    assert invoke("deployer", event)["action"] == "started"
+    assert_every_call_throttled_then_passed(faults, "deployer")
+    in_service = endpoint_event(world.sagemaker)
+    faults.injected.clear()
+    faults.passed.clear()
+    assert invoke("tracker", in_service)["action"] == "succeeded"
+    assert_every_call_throttled_then_passed(faults, "tracker")
+    # THEN the result is what it is without faults: v2 live, once
+    records = world.ledger.for_endpoint(ENDPOINT)
+    assert [(r.version, r.status) for r in records] == [
+        (1, DeploymentStatus.SUCCEEDED),
+        (2, DeploymentStatus.SUCCEEDED),
+    ]
+    assert len(world.sagemaker.list_models()["Models"]) == 2
+
+
+# --- S3 metrics -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("document", ["missing", "not json {"])
+def test_missing_or_unreadable_metrics_fail_closed_once(registry: Any, document: str) -> None:
+    if document == "missing":
+        arn = registry.register(metrics_uri="s3://ml-artifacts-123456789012/nothing/here.json")["ModelPackageArn"]
+    else:
+        arn = registry.register(metrics=document)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    calls = registry.count_calls("sagemaker")
+
+    first = invoke("validator", event)
+    again = invoke("validator", dict(event, id="redelivery"))
+
+    package = registry.describe(arn)
+    assert first["action"] == "rejected"
+    assert again == first  # the duplicate stops at the idempotency record
+    assert package["CustomerMetadataProperties"][STATUS_KEY] == "failed"
+    assert calls["sagemaker:UpdateModelPackage"] == 1
+    record(f"S3 metrics {'missing' if document == 'missing' else 'not JSON'}", "failed closed, stamped once")
+
+
+def test_s3_outage_raises_without_a_verdict_and_the_retry_judges_once(registry: Any) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    faults = Faults()
+    faults.fail("s3:GetObject", "InternalError", 500)
+    calls = registry.count_calls("sagemaker")
+
+    with pytest.raises(AwsOperationError, match="s3:GetObject"):
+        invoke("validator", event)
+    assert calls["sagemaker:UpdateModelPackage"] == 0  # no verdict on metrics never read
+    assert "CustomerMetadataProperties" not in registry.describe(arn)
+    faults.clear()
+    assert invoke("validator", event)["action"] == "stamped"
+    assert calls["sagemaker:UpdateModelPackage"] == 1
+    record("S3 GetObject 500 on every attempt", "raised (retried by Lambda), then done once")
+
+
+# --- Slack and SNS --------------------------------------------------------------------------------
+
+
+def test_slack_429_is_waited_out_and_sent_once(registry: Any, slack_stub: Any) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    slack_stub.answer(Reply(429, {"Retry-After": "0"}))
+
+    invoke("notifier", registry.event_for(arn))
+
+    assert [r["status"] for r in slack_stub.requests] == [429, 200]
+    assert len(registry.sns_messages()) == 1
+    record("Slack 429", "retried after Retry-After, sent once")
+
+
+@pytest.mark.parametrize("failure", [500, HANG])
+def test_slack_failure_raises_and_the_retry_sends_each_channel_once(
+    registry: Any, slack_stub: Any, monkeypatch: pytest.MonkeyPatch, failure: int | str
+) -> None:
+    monkeypatch.setattr(notifications, "SLACK_SERVER_ERROR_RETRIES", 1)
+    monkeypatch.setattr(notifications, "SLACK_CONNECTION_RETRIES", 0)
+    monkeypatch.setattr(notifications, "SLACK_TIMEOUT_SECONDS", 1)
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    slack_stub.answer(*([failure] * (2 if failure == 500 else 1)))  # every attempt of the first run
+
+    with pytest.raises(NotificationError):
+        invoke("notifier", event)
+    invoke("notifier", event)  # Lambda's retry
+
+    # SNS went out in the first run and is not repeated; Slack goes out in the retry
+    assert len(registry.sns_messages()) == 1
+    assert len(slack_stub.messages) == 1
+    record(
+        f"Slack {'timeout' if failure == HANG else 'HTTP 500'} after retries", "raised, retry sent each channel once"
+    )
+
+
+def test_sns_failure_raises_and_the_retry_sends_each_channel_once(registry: Any, slack_stub: Any) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    event = registry.event_for(arn)
+    faults = Faults()
+    faults.fail("sns:Publish", "KMSAccessDenied", 400)
+
+    with pytest.raises(NotificationError, match="sns:Publish"):
+        invoke("notifier", event)
+    assert len(slack_stub.messages) == 1
+    faults.clear()
+    invoke("notifier", event)
+
+    assert len(registry.sns_messages()) == 1
+    assert len(slack_stub.messages) == 1
+    record("SNS Publish refused", "raised, retry sent each channel once")
+
+
+# --- DynamoDB races -------------------------------------------------------------------------------
+
+
+def run_inside_first(operation: str, action: Callable[[], Any]) -> list[Any]:
+    """Run `action` when the first `operation` call is about to go out (a concurrent invocation)."""
+    done: list[Any] = []
+    started: list[bool] = []
+
+    def hook(**_: Any) -> None:
+        if not started:  # once: the concurrent invocation makes the same call itself
+            started.append(True)
+            done.append(action())
+
+    aws.client("dynamodb").meta.events.register(f"before-call.dynamodb.{operation}", hook)
+    return done
+
+
+def test_two_approvals_racing_for_one_endpoint_deploy_one_at_a_time(world: DeployWorld) -> None:
+    v1 = register_version(world.sagemaker)
+    v2 = register_version(world.sagemaker)
+    e1 = set_approval(world.sagemaker, v1, "Approved")
+    e2 = set_approval(world.sagemaker, v2, "Approved")
+    # WHEN v2's approval takes the endpoint lock while v1's is about to
+    inner = run_inside_first("TransactWriteItems", lambda: invoke("deployer", e2))
+    outer = invoke("deployer", e1)
+    # THEN one wins the conditional write, the other is queued, and nothing is half-made
+    assert inner[0]["action"] == "started"
+    assert outer["action"] == "queued"
+    assert [m["ModelName"] for m in world.sagemaker.list_models()["Models"]] == [f"{GROUP}-v2"]
+    # AND when v2 is live the queued older approval is superseded, not deployed
+    assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
+    statuses = {r.version: r.status for r in world.ledger.for_endpoint(ENDPOINT)}
+    assert statuses == {1: DeploymentStatus.SUPERSEDED, 2: DeploymentStatus.SUCCEEDED}
+    record("DynamoDB conditional-write conflict (two approvals, one endpoint)", "one deployed, other queued")
+
+
+def test_the_same_approval_delivered_twice_at_once_deploys_once(world: DeployWorld) -> None:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    arn = register_version(world.sagemaker)
+    event = set_approval(world.sagemaker, arn, "Approved")
+    errors: list[BaseException] = []
+
+    def second_delivery() -> None:
+        try:
+            invoke("deployer", dict(event, id="second-delivery"))
+        except IdempotencyAlreadyInProgressError as exc:  # raised: Lambda retries it later
+            errors.append(exc)
+
+    run_inside_first("TransactWriteItems", second_delivery)
+    first = invoke("deployer", event)
+    retry = invoke("deployer", dict(event, id="second-delivery"))
+
+    assert len(errors) == 1
+    assert first == retry
+    assert len(world.ledger.for_endpoint(ENDPOINT)) == 1
+    assert len(world.sagemaker.list_models()["Models"]) == 1
+    record("same approval twice concurrently", "second raised in-progress, its retry returned the first result")
+
+
+# --- a deployment interrupted half-way ------------------------------------------------------------
+
+
+@pytest.fixture
+def interrupt_create_endpoint() -> Callable[[BaseException], None]:
+    armed: list[BaseException] = []
+
+    def hook(**_: Any) -> None:
+        if armed:
+            raise armed.pop()
+
+    aws.client("sagemaker").meta.events.register("before-call.sagemaker.CreateEndpoint", hook)
+    return armed.append
+
+
+def test_timeout_after_model_and_config_then_retry_makes_no_twins(
+    world: DeployWorld, interrupt_create_endpoint: Callable[[BaseException], None]
+) -> None:
+    arn = register_version(world.sagemaker)
+    event = set_approval(world.sagemaker, arn, "Approved")
+    # GIVEN Lambda kills the run after CreateModel and CreateEndpointConfig succeeded
+    interrupt_create_endpoint(LambdaTimeout())
+    with pytest.raises(LambdaTimeout):
+        invoke("deployer", event, ShortContext())
+    [half] = world.ledger.for_endpoint(ENDPOINT)
+    assert half.status == DeploymentStatus.IN_PROGRESS
+    time.sleep(0.1)  # the in-progress idempotency record expires with the killed invocation
+    # WHEN Lambda retries the event
+    result = invoke("deployer", event)
+    # THEN it resumes: one model, one config, one endpoint, one ledger record
+    assert result["action"] == "started"
+    assert [m["ModelName"] for m in world.sagemaker.list_models()["Models"]] == [f"{GROUP}-v1"]
+    configs = world.sagemaker.list_endpoint_configs()["EndpointConfigs"]
+    assert [c["EndpointConfigName"] for c in configs] == [f"{ENDPOINT}-v1"]
+    assert len(world.ledger.for_endpoint(ENDPOINT)) == 1
+    assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
+    record("Lambda timeout after CreateModel + CreateEndpointConfig", "retry resumed, no twins, one record")
+
+
+def test_aws_error_mid_deployment_requeues_and_the_retry_makes_no_twins(world: DeployWorld) -> None:
+    arn = register_version(world.sagemaker)
+    event = set_approval(world.sagemaker, arn, "Approved")
+    faults = Faults()
+    faults.fail("sagemaker:CreateEndpoint", "InternalFailure", 500)
+
+    with pytest.raises(AwsOperationError, match="CreateEndpoint"):
+        invoke("deployer", event)
+    [queued] = world.ledger.for_endpoint(ENDPOINT)
+    assert queued.status == DeploymentStatus.QUEUED  # the lock is released for the retry
+    assert world.ledger.in_progress(ENDPOINT) is None
+    faults.clear()
+
+    assert invoke("deployer", event)["action"] == "started"
+    assert len(world.sagemaker.list_models()["Models"]) == 1
+    assert len(world.sagemaker.list_endpoint_configs()["EndpointConfigs"]) == 1
+    assert len(world.ledger.for_endpoint(ENDPOINT)) == 1
+    record("CreateEndpoint 500 on every attempt", "raised, requeued; retry done once, no twins")
+
+
+def test_a_stale_lock_is_taken_over_by_the_next_approval(
+    world: DeployWorld, interrupt_create_endpoint: Callable[[BaseException], None]
+) -> None:
+    v1, v2, v3 = (register_version(world.sagemaker) for _ in range(3))
+    # GIVEN v1's run was killed holding the endpoint lock, and its event never came back
+    interrupt_create_endpoint(LambdaTimeout())
+    with pytest.raises(LambdaTimeout):
+        invoke("deployer", set_approval(world.sagemaker, v1, "Approved"), ShortContext())
+    # WHEN v2 is approved while the lock is young, it waits
+    assert invoke("deployer", set_approval(world.sagemaker, v2, "Approved"))["action"] == "queued"
+    # AND once the lock is older than the rollout could take, v3's approval takes it over
+    [stuck] = [r for r in world.ledger.for_endpoint(ENDPOINT) if r.version == 1]
+    aws.client("dynamodb").update_item(
+        TableName=LEDGER_TABLE,
+        Key={"pk": {"S": f"ENDPOINT#{ENDPOINT}"}, "sk": {"S": f"DEPLOY#{stuck.deployment_id}"}},
+        UpdateExpression="SET started_at = :old",
+        ExpressionAttributeValues={":old": {"S": "2020-01-01T00:00:00.000000Z"}},
+    )
+    assert invoke("deployer", set_approval(world.sagemaker, v3, "Approved"))["action"] == "started"
+    # THEN v1 is closed as failed, v3 holds the endpoint, v2 waits to be superseded
+    statuses = {r.version: r.status for r in world.ledger.for_endpoint(ENDPOINT)}
+    assert statuses == {1: DeploymentStatus.FAILED, 2: DeploymentStatus.QUEUED, 3: DeploymentStatus.IN_PROGRESS}
+    assert world.ledger.in_progress(ENDPOINT).version == 3  # type: ignore[union-attr]
+    assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
+    record("stale endpoint lock (run killed, event lost)", "taken over by the next approval")
