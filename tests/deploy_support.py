@@ -170,3 +170,27 @@ def _envelope(detail_type: str, resource: str, detail: dict[str, Any]) -> dict[s
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --- fixtures (a test module takes them with `pytest_plugins = ["deploy_support"]`) ----------------
+
+
+@pytest.fixture
+def world(mocked_aws: None, config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> DeployWorld:
+    return make_world(monkeypatch, config_dir)
+
+
+@pytest.fixture
+def deployer(lambda_context: Any) -> Any:
+    from handler_loader import handler_module
+
+    module = handler_module("deployer")
+    return lambda event: module.lambda_handler(event, lambda_context)
+
+
+@pytest.fixture
+def tracker(lambda_context: Any) -> Any:
+    from handler_loader import handler_module
+
+    module = handler_module("tracker")
+    return lambda event: module.lambda_handler(event, lambda_context)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,33 +12,16 @@ from deploy_support import (
     DeployWorld,
     approval_event,
     endpoint_event,
-    make_world,
     register_version,
     set_approval,
     set_endpoint_status,
 )
-from handler_loader import handler_module
 from registry_workflow import aws
 from registry_workflow.errors import MalformedEventError
 from registry_workflow.ledger import DeploymentStatus
 from registry_workflow.local import moto_fixes
 
-
-@pytest.fixture
-def world(mocked_aws: None, config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> DeployWorld:
-    return make_world(monkeypatch, config_dir)
-
-
-@pytest.fixture
-def deployer(lambda_context: Any) -> Any:
-    module = handler_module("deployer")
-    return lambda event: module.lambda_handler(event, lambda_context)
-
-
-@pytest.fixture
-def tracker(lambda_context: Any) -> Any:
-    module = handler_module("tracker")
-    return lambda event: module.lambda_handler(event, lambda_context)
+pytest_plugins = ["deploy_support"]
 
 
 @pytest.fixture

@@ -171,10 +171,9 @@ def local(
     /twin/fail-next-update (body: reason), /twin/duplicate-events (body: true|false);
     GET /twin/log returns every event, handler outcome and message. Ctrl-C stops it.
     """
-    import signal
-    import threading
     import time
 
+    from registry_workflow.local.server import serve_until_stopped
     from registry_workflow.local.twin import Twin
 
     _config(config_dir)  # a bad config stops here, before anything starts
@@ -190,15 +189,12 @@ def local(
     ).start()
     click.echo(f"ready: AWS twin on {twin.url} (control: {twin.control_url})")
     click.echo(f"  export AWS_ENDPOINT_URL={twin.url} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
+
+    def stop() -> None:
         twin.stop()
         click.echo("stopped")
+
+    serve_until_stopped(stop)
 
 
 def _run(action: Any) -> Any:

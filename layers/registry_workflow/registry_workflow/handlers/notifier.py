@@ -13,9 +13,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
-from registry_workflow.config import Project, load_config
-from registry_workflow.errors import MalformedEventError, NotificationError
+from registry_workflow.config import Project
+from registry_workflow.errors import NotificationError
 from registry_workflow.events import ModelPackageDetail, parse_model_package_event
+from registry_workflow.handlers.intake import approval_key, ignored, managed_project, parse_or_refuse
 from registry_workflow.idempotency import run_once
 from registry_workflow.notifications import MetricLine, Notification, actor_of, notify, region_of
 from registry_workflow.observability import logger, metrics
@@ -36,21 +37,15 @@ _STATUS_TEXT = {
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    try:
-        parsed = parse_model_package_event(event)
-    except MalformedEventError as exc:
-        logger.error("malformed event", extra={"event_id": exc.event_id, "problem": str(exc)})
-        metrics.add_metric(name="MalformedEvents", unit="Count", value=1)
-        raise
+    parsed = parse_or_refuse(parse_model_package_event, event)
     detail = parsed.detail
     logger.append_keys(package_arn=detail.arn, event_id=parsed.id)
     kind = message_kind(detail)
     if kind is None:
-        return _ignored("neither an approval change nor a validation outcome")
-    project = load_config().project_for_group(detail.group_name)
+        return ignored("neither an approval change nor a validation outcome")
+    project = managed_project(detail.group_name)
     if project is None:
-        logger.warning("event for an unmanaged group", extra={"group": detail.group_name})
-        return _ignored("unmanaged group")
+        return ignored("unmanaged group")
     if kind == "validated":
         stamp = detail.customer_metadata or {}
         key = {
@@ -60,12 +55,7 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             "outcome": stamp.get(STATUS_KEY, ""),
         }
     else:
-        key = {
-            "package_arn": detail.arn,
-            "kind": kind,
-            "approval_status": detail.approval_status,
-            "last_modified": detail.last_modified_time or parsed.id,
-        }
+        key = {**approval_key(parsed), "kind": kind}
     return run_once(
         _announce, key=key, lambda_context=context, kind=kind, detail=detail, project=project, context=context
     )
@@ -152,9 +142,3 @@ def _describe(arn: str) -> dict[str, Any]:
         return dict(aws.client("sagemaker").describe_model_package(ModelPackageName=arn))
     except (ClientError, BotoCoreError) as exc:
         raise aws.as_operation_error("sagemaker:DescribeModelPackage", exc) from exc
-
-
-def _ignored(reason: str) -> dict[str, Any]:
-    logger.info("event ignored", extra={"reason": reason})
-    metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
-    return {"action": "ignored", "detail": reason}

@@ -4,38 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry_workflow.config import Project, load_config
-from registry_workflow.errors import MalformedEventError
+from registry_workflow.config import Project
 from registry_workflow.events import ModelPackageDetail, parse_model_package_event
+from registry_workflow.handlers.intake import approval_key, ignored, managed_project, parse_or_refuse
 from registry_workflow.idempotency import run_once
 from registry_workflow.observability import logger, metrics
 from registry_workflow.validation import PENDING, validate_version
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    try:
-        parsed = parse_model_package_event(event)
-    except MalformedEventError as exc:
-        logger.error("malformed event", extra={"event_id": exc.event_id, "problem": str(exc)})
-        metrics.add_metric(name="MalformedEvents", unit="Count", value=1)
-        raise
+    parsed = parse_or_refuse(parse_model_package_event, event)
     detail = parsed.detail
     logger.append_keys(package_arn=detail.arn, event_id=parsed.id)
     if detail.metadata_only:
         # a stamp (ours included) re-emits an event: never a reason to validate again
-        return _ignored("metadata-only update")
+        return ignored("metadata-only update")
     if detail.approval_status != PENDING:
-        return _ignored(f"approval status {detail.approval_status}")
-    project = load_config().project_for_group(detail.group_name)
+        return ignored(f"approval status {detail.approval_status}")
+    project = managed_project(detail.group_name)
     if project is None:
-        logger.warning("event for an unmanaged group", extra={"group": detail.group_name})
-        return _ignored("unmanaged group")
-    key = {
-        "package_arn": detail.arn,
-        "approval_status": detail.approval_status,
-        "last_modified": detail.last_modified_time or parsed.id,
-    }
-    return run_once(_validate, key=key, lambda_context=context, detail=detail, project=project)
+        return ignored("unmanaged group")
+    return run_once(_validate, key=approval_key(parsed), lambda_context=context, detail=detail, project=project)
 
 
 def _validate(*, key: dict[str, Any], detail: ModelPackageDetail, project: Project) -> dict[str, Any]:
@@ -51,9 +40,3 @@ def _validate(*, key: dict[str, Any], detail: ModelPackageDetail, project: Proje
         "failed_rules": list(result.failed_rules) if result else [],
         "aws_calls": outcome.aws_calls,
     }
-
-
-def _ignored(reason: str) -> dict[str, Any]:
-    logger.info("event ignored", extra={"reason": reason})
-    metrics.add_metric(name="EventsIgnored", unit="Count", value=1)
-    return {"action": "ignored", "detail": reason}

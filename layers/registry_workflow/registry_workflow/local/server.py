@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
@@ -56,25 +58,28 @@ def running(port: int = 0) -> Iterator[LocalAws]:
         server.stop()
 
 
+def serve_until_stopped(stop: Callable[[], None]) -> None:
+    """Block until Ctrl-C or SIGTERM, then call `stop` (servers here run on daemon threads)."""
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+
+
 def main() -> None:
     """`python -m registry_workflow.local.server --port N`: plain moto + fixes, no event bus."""
     import argparse
-    import signal
-    import threading
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
     server = LocalAws(args.port).start()
     print(f"ready: local AWS on {server.url}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_stopped(server.stop)
 
 
 if __name__ == "__main__":
