@@ -38,8 +38,10 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "RegistryWorkflowTest")
     from registry_workflow import aws
+    from registry_workflow.validation import forget_champions
 
     aws.reset_clients()
+    forget_champions()  # moto is reset per test, so ARNs repeat with other metrics
     yield
     aws.reset_clients()
 

@@ -110,6 +110,39 @@ def test_regression_against_the_approved_champion_is_rejected(registry: Any, lam
     assert package["CustomerMetadataProperties"]["validation.champion"] == str(champion["ModelPackageVersion"])
 
 
+def test_champion_metrics_come_from_its_stamp_then_from_the_cache(registry: Any, lambda_context: Any) -> None:
+    # GIVEN a validated, approved champion (its stamp holds auc) under a regression policy
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.8 }\nmax_regression = { auc = 0.02 }\n")
+    champion = registry.register(metrics={"auc": 0.95})["ModelPackageArn"]
+    validate(registry.event_for(champion), lambda_context)
+    registry.sagemaker.update_model_package(ModelPackageArn=champion, ModelApprovalStatus="Approved")
+    calls = registry.count_calls("sagemaker", "s3")
+
+    def validator_calls(arn: str) -> dict[str, int]:
+        event = registry.event_for(arn)
+        before = dict(calls)
+        validate(event, lambda_context)
+        return {k: v - before.get(k, 0) for k, v in calls.items() if v - before.get(k, 0)}
+
+    # WHEN two candidates arrive
+    first = registry.register(metrics={"auc": 0.94})["ModelPackageArn"]
+    first_calls = validator_calls(first)
+    second = registry.register(metrics={"auc": 0.90})["ModelPackageArn"]
+    second_calls = validator_calls(second)
+
+    # THEN the first reads the champion's stamp (no S3 read of its metrics): 5 calls; the second, 4
+    assert sum(first_calls.values()) == 5
+    assert first_calls["s3:GetObject"] == 1
+    assert second_calls == {
+        "sagemaker:DescribeModelPackage": 1,
+        "s3:GetObject": 1,
+        "sagemaker:ListModelPackages": 1,
+        "sagemaker:UpdateModelPackage": 1,
+    }
+    assert registry.describe(first)["CustomerMetadataProperties"]["validation.status"] == "passed"
+    assert registry.describe(second)["ModelApprovalStatus"] == "Rejected"
+
+
 def test_same_event_three_times_validates_once(registry: Any, lambda_context: Any) -> None:
     arn = registry.register(metrics=BAD)["ModelPackageArn"]
     event = registry.event_for(arn)

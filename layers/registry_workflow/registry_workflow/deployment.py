@@ -35,8 +35,10 @@ from registry_workflow.ledger import (
     Deployment,
     DeploymentLedger,
     DeploymentStatus,
+    EndpointSnapshot,
     deployment_id_for,
     newest_first,
+    succeeded_of,
 )
 from registry_workflow.observability import logger, metrics
 
@@ -261,18 +263,20 @@ class DeploymentService:
             return Outcome("stale", version=version)
         endpoint = project.endpoint_name
         record = self._record(project, package, trigger)
-        existing = self.ledger.get(endpoint, record.deployment_id)
+        state = self.ledger.snapshot(endpoint)  # one read for the record, the lock and what is live
+        existing = state.get(record.deployment_id)
         if existing is not None and existing.is_finished:
             return Outcome("duplicate", existing.deployment_id, version, f"already {existing.status}")
         record = existing or record
 
-        inflight = self.ledger.in_progress(endpoint)
+        inflight = state.in_progress
         if inflight is not None and inflight.deployment_id == record.deployment_id:
             # a retry after a crash: carry on where it stopped (every step is idempotent)
             return self._apply_started(project, inflight, self._describe_endpoint(endpoint))
         if inflight is not None and self._release_if_stale(project, inflight):
-            inflight = None
-        live = self.ledger.live(endpoint)
+            state = self.ledger.snapshot(endpoint)  # the stale deployment was just closed
+            inflight = state.in_progress
+        live = state.live
         record = replace(record, previous_package_arn=live.package_arn if live else None)
         if inflight is not None and inflight.package_arn == arn:
             return Outcome("duplicate", inflight.deployment_id, version, "this version is being deployed")
@@ -301,7 +305,8 @@ class DeploymentService:
             logger.info("stale rejection ignored: version is not Rejected now", extra=log)
             return Outcome("stale", version=version)
         endpoint = project.endpoint_name
-        for queued in self.ledger.queued(endpoint):
+        state = self.ledger.snapshot(endpoint)
+        for queued in state.queued:
             if queued.package_arn == arn and self.ledger.transition(
                 queued,
                 DeploymentStatus.SUPERSEDED,
@@ -312,12 +317,12 @@ class DeploymentService:
                     "queued deployment of a rejected version dropped",
                     extra={**log, "id": queued.deployment_id},
                 )
-        live = self.ledger.live(endpoint)
+        live = state.live
         if live is None or live.package_arn != arn:
             logger.info("rejected version is not live: endpoint left alone", extra={**log, "endpoint": endpoint})
             return Outcome("not_live", version=version)
 
-        target = self._rollback_target(endpoint, arn)
+        target = self._rollback_target(state, arn)
         if target is None:
             reason = "rejected version is live and no earlier succeeded, still approved version exists"
             logger.warning("cannot roll back", extra={**log, "endpoint": endpoint})
@@ -339,10 +344,10 @@ class DeploymentService:
             started_at=None,
             finished_at=None,
         )
-        existing = self.ledger.get(endpoint, record.deployment_id)
+        existing = state.get(record.deployment_id)
         if existing is not None:
             return Outcome("duplicate", existing.deployment_id, existing.version, f"rollback already {existing.status}")
-        inflight = self.ledger.in_progress(endpoint)
+        inflight = state.in_progress
         if inflight is not None and self._release_if_stale(project, inflight):
             inflight = None
         description = self._describe_endpoint(endpoint)
@@ -578,10 +583,10 @@ class DeploymentService:
             logger.info("queued deployment superseded", extra={"deployment_id": record.deployment_id, "reason": why})
             self._notify("superseded", project, replace(record, status=DeploymentStatus.SUPERSEDED), reason=why)
 
-    def _rollback_target(self, endpoint: str, rejected_arn: str) -> Deployment | None:
+    def _rollback_target(self, state: EndpointSnapshot, rejected_arn: str) -> Deployment | None:
         """The last succeeded deployment before the live one that is of another, still approved version."""
         seen: set[str] = {rejected_arn}
-        for candidate in self.ledger.succeeded(endpoint):
+        for candidate in succeeded_of(state.records):
             if candidate.package_arn in seen:
                 continue
             seen.add(candidate.package_arn)

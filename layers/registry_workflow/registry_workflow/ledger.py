@@ -169,38 +169,41 @@ class DeploymentLedger:
         ).get("Item")
         return _from_item(item) if item else None
 
+    def snapshot(self, endpoint: str) -> EndpointSnapshot:
+        """Every record of an endpoint and its lock, in one consistent Query (they share a key)."""
+        items = list(
+            self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": _pk(endpoint)}},
+                ConsistentRead=True,
+            )
+        )
+        lock = next((i for i in items if i["sk"]["S"] == LOCK), None)
+        records = [_from_item(i) for i in items if i["sk"]["S"].startswith("DEPLOY#")]
+        return EndpointSnapshot(
+            tuple(sorted(records, key=lambda d: (d.created_at, d.deployment_id))),
+            lock["deployment_id"]["S"] if lock else None,
+        )
+
     def for_endpoint(self, endpoint: str) -> list[Deployment]:
         """Every deployment of an endpoint, oldest first."""
-        items = self._query(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": _pk(endpoint)}, ":prefix": {"S": "DEPLOY#"}},
-            ConsistentRead=True,
-        )
-        return sorted((_from_item(i) for i in items), key=lambda d: (d.created_at, d.deployment_id))
+        return list(self.snapshot(endpoint).records)
 
     def live(self, endpoint: str) -> Deployment | None:
         """The version running now: the succeeded deployment that finished last."""
-        succeeded = self.succeeded(endpoint)
-        return succeeded[0] if succeeded else None
+        return self.snapshot(endpoint).live
 
     def succeeded(self, endpoint: str) -> list[Deployment]:
         """Succeeded deployments, the one that finished last first (live, then previous, …)."""
-        return succeeded_of(self.for_endpoint(endpoint))
+        return succeeded_of(self.snapshot(endpoint).records)
 
     def in_progress(self, endpoint: str) -> Deployment | None:
         """The deployment holding the endpoint's lock, if any."""
-        lock = self._call(
-            "GetItem",
-            self.client.get_item,
-            TableName=self.table_name,
-            Key=_key(endpoint, LOCK),
-            ConsistentRead=True,
-        ).get("Item")
-        return self.get(endpoint, lock["deployment_id"]["S"]) if lock else None
+        return self.snapshot(endpoint).in_progress
 
     def queued(self, endpoint: str) -> list[Deployment]:
         """Queued deployments in the order they were queued."""
-        return [d for d in self.for_endpoint(endpoint) if d.status == DeploymentStatus.QUEUED]
+        return self.snapshot(endpoint).queued
 
     def history(self, group: str) -> list[Deployment]:
         """Every deployment of a group's versions, oldest first (GSI by-group)."""
@@ -465,6 +468,29 @@ def _set_expression(values: dict[str, Any], *, condition: str, expected: str) ->
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": attr_values,
     }
+
+
+@dataclass(frozen=True)
+class EndpointSnapshot:
+    """An endpoint's deployments (oldest first) and the id of the one holding its lock."""
+
+    records: tuple[Deployment, ...]
+    lock_id: str | None
+
+    def get(self, deployment_id: str) -> Deployment | None:
+        return next((d for d in self.records if d.deployment_id == deployment_id), None)
+
+    @property
+    def in_progress(self) -> Deployment | None:
+        return self.get(self.lock_id) if self.lock_id else None
+
+    @property
+    def live(self) -> Deployment | None:
+        return next(iter(succeeded_of(self.records)), None)
+
+    @property
+    def queued(self) -> list[Deployment]:
+        return [d for d in self.records if d.status == DeploymentStatus.QUEUED]
 
 
 def succeeded_of(records: Iterable[Deployment]) -> list[Deployment]:

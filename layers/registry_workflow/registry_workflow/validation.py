@@ -13,8 +13,9 @@
 4. one `UpdateModelPackage` that stamps `CustomerMetadataProperties` and, where the policy says
    so, sets `ModelApprovalStatus` (Rejected with the failed rules, or Approved).
 
-Calls per version: 3 (Describe, GetObject, Update); 5 or 6 with regression rules (List, Describe
-and GetObject of the champion).
+Calls per version: 3 (Describe, GetObject, Update); with regression rules 4 in a warm container
+(+ List) and 5 the first time a champion is seen (+ its Describe: its stamp holds its metrics;
++ GetObject only if the stamp does not cover the regression rules).
 """
 
 from __future__ import annotations
@@ -214,7 +215,8 @@ def validate_version(
     else:
         champion = None
         if policy.max_regression:
-            champion = _champion(sm, s3, detail, champion_finder or approved_latest(sm, calls), calls)
+            finder = champion_finder or approved_latest(sm, calls)
+            champion = _champion(sm, s3, detail, finder, set(policy.max_regression), calls)
         result = evaluate(metrics, policy, digest, champion)
 
     request: dict[str, Any] = {"ModelPackageArn": detail.arn, "CustomerMetadataProperties": result.metadata()}
@@ -297,26 +299,49 @@ def _describe(sm: SageMakerClient, arn: str, calls: list[str]) -> dict[str, Any]
         raise aws.as_operation_error("sagemaker:DescribeModelPackage", exc) from exc
 
 
+#: champion ARN → its metrics. A version's metrics never change, so a warm container skips the
+#: champion's DescribeModelPackage (and S3) for every later candidate of the group.
+_CHAMPIONS: dict[str, Champion] = {}
+_CHAMPIONS_MAX = 256
+
+
+def forget_champions() -> None:
+    """Empty the champion cache (a stand-in account that is reset reuses ARNs; AWS never does)."""
+    _CHAMPIONS.clear()
+
+
 def _champion(
     sm: SageMakerClient,
     s3: S3Client | None,
     detail: ModelPackageDetail,
     finder: ChampionFinder,
+    needed: set[str],
     calls: list[str],
 ) -> Champion | None:
     arn = finder(detail.group_name, detail.arn)
     if arn is None:
         logger.info("no champion: regression rules skipped", extra={"group": detail.group_name})
         return None
+    cached = _CHAMPIONS.get(arn)
+    if cached is not None and needed <= set(cached.metrics):
+        return cached
     package = _describe(sm, arn, calls)
-    try:
-        calls.append("s3:GetObject")
-        metrics = load_metrics(package.get("ModelMetrics"), s3)
-    except MetricsUnavailableError as exc:
-        # the champion's metrics are gone: nothing to regress against, say so and go on
-        logger.warning("champion metrics unavailable", extra={"champion_arn": arn, "problem": str(exc)})
-        return None
-    return Champion(int(package.get("ModelPackageVersion", 0)), arn, metrics)
+    # the champion's own stamp holds the metrics its validation looked at: no S3 read when it
+    # covers the regression rules (a stamp from an older policy may not)
+    metrics = stamped_metrics(package.get("CustomerMetadataProperties"))
+    if not needed <= set(metrics):
+        try:
+            calls.append("s3:GetObject")
+            metrics = load_metrics(package.get("ModelMetrics"), s3)
+        except MetricsUnavailableError as exc:
+            # the champion's metrics are gone: nothing to regress against, say so and go on
+            logger.warning("champion metrics unavailable", extra={"champion_arn": arn, "problem": str(exc)})
+            return None
+    champion = Champion(int(package.get("ModelPackageVersion", 0)), arn, metrics)
+    if len(_CHAMPIONS) >= _CHAMPIONS_MAX:
+        _CHAMPIONS.clear()
+    _CHAMPIONS[arn] = champion
+    return champion
 
 
 def _regression(

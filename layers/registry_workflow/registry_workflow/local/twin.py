@@ -129,8 +129,10 @@ class Twin:
         self._sink.start()
         self._set_env({**self.aws.environment(), "AWS_DEFAULT_REGION": REGION})
         from registry_workflow import aws
+        from registry_workflow.validation import forget_champions
 
         aws.reset_clients()
+        forget_champions()  # a new twin is a new account: ARNs repeat
         self._create_resources()
         if not self.handler_logs:
             from registry_workflow.observability import logger
