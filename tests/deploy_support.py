@@ -34,6 +34,7 @@ create_alarms = true
 [projects."rc-fraud-detection".deploy]
 strategy = "canary"
 traffic_percent = 20
+instance_count = 2
 wait_seconds = 120
 rollback_alarms = ["team-fraud-errors"]
 

@@ -86,6 +86,38 @@ def test_validation_stamp_of_a_pending_version_is_announced(
     assert len(slack_stub.messages) == 1
 
 
+def test_validation_stamp_is_announced_even_when_the_event_carries_no_metadata(
+    registry: Any, slack_stub: Any, lambda_context: Any
+) -> None:
+    # GIVEN a validated version, and its stamp event as AWS documents it: no CustomerMetadataProperties
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    validate(registry.event_for(arn), lambda_context)
+    stamp_event = registry.event_for(arn, updated_fields=["CustomerMetadataProperties"])
+    del stamp_event["detail"]["CustomerMetadataProperties"]
+
+    # WHEN it arrives twice
+    results = [notify(stamp_event, lambda_context) for _ in range(2)]
+
+    # THEN the stamp is read from DescribeModelPackage and announced once
+    assert results[0]["kind"] == "validated"
+    [sns] = registry.sns_messages()
+    assert "Validation passed" in sns["content"]["title"]
+    assert len(slack_stub.messages) == 1
+
+
+def test_a_bare_metadata_event_without_a_validation_stamp_is_ignored(
+    registry: Any, slack_stub: Any, lambda_context: Any
+) -> None:
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    registry.sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"owner": "team-rc"})
+    event = registry.event_for(arn, updated_fields=["CustomerMetadataProperties"])
+    del event["detail"]["CustomerMetadataProperties"]
+
+    assert notify(event, lambda_context)["action"] == "ignored"
+    assert registry.sns_messages() == []
+    assert slack_stub.attempts == 0
+
+
 def test_same_event_three_times_sends_one_message(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
     arn = registry.register(metrics=GOOD)["ModelPackageArn"]
     registry.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")

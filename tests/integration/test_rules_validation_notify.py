@@ -99,14 +99,24 @@ def with_detail(sample: str, **changes: Any) -> dict[str, Any]:
             False,
         ),
         (
-            "pending version, stamp without a validation status: nobody",
+            "pending version, another stamp: the notifier gets it and ignores it (no validation.status)",
             with_detail(
                 "model-package-registered",
                 UpdatedModelPackageFields=["CustomerMetadataProperties"],
                 CustomerMetadataProperties={"owner": "team-rc"},
             ),
             False,
+            True,
+        ),
+        (
+            "the validator's stamp, without CustomerMetadataProperties in the event: announced",
+            with_detail(
+                "validation-stamp-passed",
+                UpdatedModelPackageFields=["CustomerMetadataProperties"],
+                CustomerMetadataProperties=None,
+            ),
             False,
+            True,
         ),
         (
             "reset to pending by a person: not a registration",

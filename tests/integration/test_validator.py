@@ -143,6 +143,23 @@ def test_champion_metrics_come_from_its_stamp_then_from_the_cache(registry: Any,
     assert registry.describe(second)["ModelApprovalStatus"] == "Rejected"
 
 
+def test_revalidation_under_a_new_policy_drops_the_old_verdicts_keys(registry: Any, lambda_context: Any) -> None:
+    # GIVEN a version that failed under a strict policy, but was not auto-rejected
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.95 }\nauto_reject = false\n")
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    validate(registry.event_for(arn), lambda_context)
+    assert "validation.failed-rules" in registry.describe(arn)["CustomerMetadataProperties"]
+
+    # WHEN the policy is relaxed and the version is validated again (e.g. its inference spec changed)
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.8 }\nauto_reject = false\n")
+    validate(registry.event_for(arn, updated_fields=["InferenceSpecification"]), lambda_context)
+
+    # THEN it is stamped passed, and the failed rules of the old verdict are gone
+    stamp = registry.describe(arn)["CustomerMetadataProperties"]
+    assert stamp["validation.status"] == "passed"
+    assert "validation.failed-rules" not in stamp
+
+
 def test_same_event_three_times_validates_once(registry: Any, lambda_context: Any) -> None:
     arn = registry.register(metrics=BAD)["ModelPackageArn"]
     event = registry.event_for(arn)

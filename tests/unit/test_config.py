@@ -93,6 +93,12 @@ def test_bad_env_names_key_and_value(text: str, key: str, value_fragment: str) -
         ("[deploy]\nstrategy = 'canary'\n", "deploy"),
         ("[defaults.validation]\nmin = { auc = 0.8 }\nmax = { auc = 0.9 }\n", "defaults.validation"),
         ("not toml at all [", "policy.toml"),
+        ('[projects."rc-a".deploy]\nstrategy = "canary"\n', "projects.rc-a.deploy"),
+        (
+            '[projects."rc-a".deploy]\nstrategy = "linear"\ninstance_count = 4\ntraffic_percent = 5\n',
+            "projects.rc-a.deploy",
+        ),
+        ('[projects."rc-a".deploy]\nendpoint_name = "shared-endpoint"\n', "projects.rc-a.deploy.endpoint_name"),
     ],
 )
 def test_bad_policy_names_the_key(policy: str, key: str) -> None:
@@ -105,6 +111,7 @@ def test_project_policy_overrides_defaults_key_by_key() -> None:
     policy = """
 [defaults.deploy]
 instance_type = "ml.c5.large"
+instance_count = 2
 strategy = "linear"
 [projects."rc-a".deploy]
 strategy = "canary"
@@ -116,6 +123,30 @@ strategy = "canary"
     assert a.policy.digest() != b.policy.digest()
 
 
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("TEAMS=RC\nRC_PROJECTS=a\n", "TEAMS", "RC"),
+        ("TEAMS=rc\nRC_PROJECTS=FraudDetection\n", "RC_PROJECTS", "FraudDetection"),
+    ],
+)
+def test_uppercase_names_are_refused(text: str, key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match="must be lowercase") as caught:
+        parse_config(text)
+    assert (caught.value.key, caught.value.value) == (key, value)
+
+
+def test_a_deployable_group_must_leave_room_for_its_endpoint_names() -> None:
+    name = "p" * 45  # rc-ppp…: 48 characters, one too many for <group>-endpoint-v99999
+    with pytest.raises(ConfigError, match="at most 47") as caught:
+        parse_config(f"TEAMS=rc\nRC_PROJECTS={name}\n")
+    assert caught.value.key == "RC_PROJECTS"
+    (project,) = parse_config(
+        f"TEAMS=rc\nRC_PROJECTS={name}\n", f'[projects."rc-{name}".deploy]\nenabled = false\n'
+    ).projects
+    assert len(project.group_name) == 48
+
+
 def test_safe_defaults() -> None:
     (project,) = parse_config("TEAMS=rc\nRC_PROJECTS=a\n").projects
     assert project.policy.validation.auto_approve is False
@@ -123,12 +154,12 @@ def test_safe_defaults() -> None:
     assert project.endpoint_name == "rc-a-endpoint"
 
 
-def test_long_group_gets_an_endpoint_name_within_63_characters() -> None:
-    name = "p" * 55
+def test_longest_deployable_group_keeps_its_name_as_the_endpoint_prefix() -> None:
+    name = "p" * 44
     (project,) = parse_config(f"TEAMS=rc\nRC_PROJECTS={name}\n").projects
-    assert len(project.group_name) == 58
-    assert len(project.endpoint_name) <= 63
-    assert project.endpoint_name.endswith("-endpoint")
+    assert len(project.group_name) == 47
+    assert project.endpoint_name == f"{project.group_name}-endpoint"
+    assert len(project.endpoint_name) + len("-v99999") == 63
 
 
 def test_missing_config_dir_is_a_config_error(tmp_path) -> None:

@@ -8,7 +8,7 @@ import re
 import fuzz_stats
 from hypothesis import given
 from hypothesis import strategies as st
-from registry_workflow.config import parse_config
+from registry_workflow.config import MAX_DEPLOYABLE_GROUP, parse_config
 from registry_workflow.errors import ConfigError
 
 NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -94,7 +94,7 @@ def structured_env(draw: st.DrawFn) -> tuple[str, list[str]]:
 @given(structured_env())
 def test_seed_shaped_files_give_exactly_their_groups(case: tuple[str, list[str]]) -> None:
     text, expected = case
-    valid = all(len(g) <= 63 for g in expected) and len(set(expected)) == len(expected)
+    valid = all(len(g) <= MAX_DEPLOYABLE_GROUP for g in expected) and len(set(expected)) == len(expected)
     try:
         config = parse_config(text)
     except ConfigError:

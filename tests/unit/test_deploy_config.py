@@ -32,7 +32,9 @@ def test_all_at_once() -> None:
 
 
 def test_canary() -> None:
-    policy = DeployPolicy(strategy="canary", traffic_percent=10, wait_seconds=300, max_execution_timeout_seconds=7200)
+    policy = DeployPolicy(
+        strategy="canary", instance_count=2, traffic_percent=10, wait_seconds=300, max_execution_timeout_seconds=7200
+    )
     config = deployment_config(policy, ["a"])
 
     routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
@@ -47,7 +49,9 @@ def test_canary() -> None:
 
 
 def test_linear() -> None:
-    config = deployment_config(DeployPolicy(strategy="linear", traffic_percent=25, wait_seconds=0), [])
+    config = deployment_config(
+        DeployPolicy(strategy="linear", instance_count=4, traffic_percent=25, wait_seconds=0), []
+    )
 
     routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing == {

@@ -134,6 +134,8 @@ def parse_config(
     seen: dict[str, str] = {}
     for team in teams:
         key = team_key(team)
+        if team != team.lower():
+            raise ConfigError("TEAMS", team, _LOWERCASE, env_source)
         if key not in values:
             raise ConfigError(key, None, f"team {team!r} is in TEAMS but {key} is not set", env_source)
         names = _parse_list(values[key] or "")
@@ -149,10 +151,14 @@ def parse_config(
                     "letters, digits and single hyphens, starting and ending with a letter or digit",
                     env_source,
                 )
+            if name != name.lower():
+                raise ConfigError(key, name, _LOWERCASE, env_source)
             if group in seen:
                 raise ConfigError(key, name, f"group {group!r} is already defined by {seen[group]}", env_source)
             seen[group] = key
-            projects.append(Project(team, name, _project_policy(group, policy_tables, policy_source)))
+            project = Project(team, name, _project_policy(group, policy_tables, policy_source))
+            _check_deployable(project, key, env_source, policy_source)
+            projects.append(project)
 
     unknown = sorted(set(policy_tables["projects"]) - set(seen))
     if unknown:
@@ -164,6 +170,41 @@ def parse_config(
         )
     fingerprint = hashlib.sha256(f"{env_text}\0{policy_text}".encode()).hexdigest()[:16]
     return RegistryConfig(enabled, tuple(projects) if enabled else (), env_source, fingerprint)
+
+
+_LOWERCASE = (
+    "must be lowercase: SageMaker lowercases endpoint, model and endpoint-config ARNs, and the IAM "
+    "policies that scope them by group name compare case"
+)
+#: `<group>-endpoint-v<version>` (and the model `<group>-v<version>`) must fit 63 characters with
+#: the whole group name as their prefix, since IAM scopes them by it (up to v99999)
+MAX_DEPLOYABLE_GROUP = 63 - len("-endpoint") - len("-v99999")
+
+
+def _check_deployable(project: Project, key: str, env_source: str, policy_source: str) -> None:
+    """Names derived for deployment must start with the group name: IAM allows nothing else."""
+    deploy = project.policy.deploy
+    if not deploy.enabled:
+        return
+    group = project.group_name
+    if not deploy.endpoint_name and len(group) > MAX_DEPLOYABLE_GROUP:
+        raise ConfigError(
+            key,
+            project.name,
+            f"group {group!r} is {len(group)} characters: deployable groups have at most "
+            f"{MAX_DEPLOYABLE_GROUP} (their endpoint and config names must start with the group name); "
+            f"shorten it, or set deploy.enabled = false for it in {POLICY_FILE}",
+            env_source,
+        )
+    name = deploy.endpoint_name
+    if name and (not name.startswith(group) or len(name) > 63 - len("-v99999") or name != name.lower()):
+        raise ConfigError(
+            f"projects.{group}.deploy.endpoint_name",
+            name,
+            f"must be lowercase, start with the group name {group!r} (IAM scopes endpoints by it) and "
+            f"have at most {63 - len('-v99999')} characters",
+            policy_source,
+        )
 
 
 def _read_env(text: str) -> dict[str, str | None]:

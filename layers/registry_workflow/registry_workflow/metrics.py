@@ -33,13 +33,11 @@ METRICS_SECTIONS: tuple[tuple[str, str], ...] = (("ModelQuality", "Statistics"),
 MAX_METRICS_BYTES = 5 * 1024 * 1024
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
-_NOT_READABLE = {
-    "AccessDenied",
-    "403",
-    "InvalidObjectState",
-    "KMS.DisabledException",
-    "KMS.AccessDeniedException",
-}
+#: a property of the object itself (archived): the version's verdict is "not readable"
+_NOT_READABLE = {"InvalidObjectState"}
+# Anything else — AccessDenied, 403, KMS errors, throttling — is OUR fault (the validator's role,
+# MetricsBucket, a key policy), not the version's: it raises AwsOperationError, so the event is
+# retried and dead-lettered and an alarm fires, instead of rejecting good models.
 
 
 def metrics_uri(model_metrics: dict[str, Any] | None) -> str | None:

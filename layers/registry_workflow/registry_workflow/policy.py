@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -29,8 +29,8 @@ class ValidationPolicy(BaseModel):
     min: dict[str, float] = Field(default_factory=dict)
     #: metric → highest acceptable value (metric <= value)
     max: dict[str, float] = Field(default_factory=dict)
-    #: metric → largest allowed drop against the live champion (direction: metrics named in
-    #: `max` are lower-is-better, all others higher-is-better)
+    #: metric → largest allowed drop against the champion, the group's highest Approved version
+    #: (direction: metrics named in `max` are lower-is-better, all others higher-is-better)
     max_regression: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     #: what a version without readable metrics gets: "reject" (fail closed) or "pass"
     on_missing_metrics: Literal["reject", "pass"] = "reject"
@@ -63,6 +63,16 @@ class DeployPolicy(BaseModel):
     max_execution_timeout_seconds: Annotated[int, Field(ge=600, le=28800)] = 3600
     #: SageMaker execution role for the model; empty means the stack's default role
     execution_role_arn: str = ""
+
+    @model_validator(mode="after")
+    def _guardrails_fit_the_fleet(self) -> DeployPolicy:
+        # SageMaker: a canary is at most 50% of the variant's instances, a linear step 10-50%;
+        # on one instance any share rounds up to the whole fleet and UpdateEndpoint refuses it
+        if self.strategy != "all-at-once" and self.instance_count < 2:
+            raise ValueError(f"instance_count {self.instance_count}: {self.strategy} needs at least 2 instances")
+        if self.strategy == "linear" and self.traffic_percent < 10:
+            raise ValueError(f"traffic_percent {self.traffic_percent}: a linear step is 10-50% of the fleet")
+        return self
 
 
 class NotifyPolicy(BaseModel):

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 PENDING = "PendingManualApproval"
 
+STAMP_PREFIX = "validation."
 STATUS_KEY = "validation.status"
 FAILED_RULES_KEY = "validation.failed-rules"
 POLICY_KEY = "validation.policy"
@@ -219,7 +220,12 @@ def validate_version(
             champion = _champion(sm, s3, detail, finder, set(policy.max_regression), calls)
         result = evaluate(metrics, policy, digest, champion)
 
-    request: dict[str, Any] = {"ModelPackageArn": detail.arn, "CustomerMetadataProperties": result.metadata()}
+    metadata = result.metadata()
+    request: dict[str, Any] = {"ModelPackageArn": detail.arn, "CustomerMetadataProperties": metadata}
+    # a re-validation must not leave the previous verdict's keys behind (e.g. failed rules on a pass)
+    stale = sorted(k for k in stamp if k.startswith(STAMP_PREFIX) and k not in metadata)
+    if stale:
+        request["CustomerMetadataPropertiesToRemove"] = stale
     action: Literal["stamped", "rejected", "approved"] = "stamped"
     if not result.passed and policy.auto_reject:
         request |= {"ModelApprovalStatus": "Rejected", "ApprovalDescription": result.description()}

@@ -46,8 +46,15 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     project = managed_project(detail.group_name)
     if project is None:
         return ignored("unmanaged group")
+    package = None
     if kind == "validated":
-        stamp = detail.customer_metadata or {}
+        stamp = detail.customer_metadata
+        if stamp is None:
+            # AWS's documented event may leave CustomerMetadataProperties out: read the stamp
+            package = _describe(detail.arn)
+            stamp = package.get("CustomerMetadataProperties") or {}
+            if STATUS_KEY not in stamp:
+                return ignored("a metadata update that is not a validation outcome")
         key = {
             "package_arn": detail.arn,
             "kind": kind,
@@ -57,7 +64,14 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     else:
         key = {**approval_key(parsed), "kind": kind}
     return run_once(
-        _announce, key=key, lambda_context=context, kind=kind, detail=detail, project=project, context=context
+        _announce,
+        key=key,
+        lambda_context=context,
+        kind=kind,
+        detail=detail,
+        project=project,
+        context=context,
+        package=package,
     )
 
 
@@ -67,15 +81,23 @@ def message_kind(detail: ModelPackageDetail) -> str | None:
         if detail.approval_status == PENDING:
             return "registered" if detail.is_creation else None
         return detail.approval_status.lower()
-    if detail.metadata_only and detail.approval_status == PENDING and STATUS_KEY in (detail.customer_metadata or {}):
-        return "validated"
+    if detail.metadata_only and detail.approval_status == PENDING:
+        stamp = detail.customer_metadata
+        # no metadata in the event: maybe a validation outcome (the handler reads the stamp)
+        return "validated" if stamp is None or STATUS_KEY in stamp else None
     return None
 
 
 def _announce(
-    *, key: dict[str, Any], kind: str, detail: ModelPackageDetail, project: Project, context: Any = None
+    *,
+    key: dict[str, Any],
+    kind: str,
+    detail: ModelPackageDetail,
+    project: Project,
+    context: Any = None,
+    package: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    package = _describe(detail.arn)
+    package = package or _describe(detail.arn)
     notification = build_notification(kind, detail, package, project)
     try:
         notify(notification, project, once=_once_per_channel(key, context))
