@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import REPO
 from deploy_support import (
     ENDPOINT,
     GROUP,
@@ -20,6 +21,7 @@ from registry_workflow import aws
 from registry_workflow.errors import MalformedEventError
 from registry_workflow.ledger import DeploymentStatus
 from registry_workflow.local import moto_fixes
+from registry_workflow.local.template import load_template, pattern_matches
 
 pytest_plugins = ["deploy_support"]
 
@@ -355,3 +357,62 @@ def test_malformed_event_raises_typed_error_without_writes(
 
     assert calls == {}
     assert world.ledger.for_endpoint(ENDPOINT) == []
+
+
+def test_an_endpoint_made_elsewhere_is_adopted_so_the_tracker_sees_it(
+    world: DeployWorld, deployer: Any, tracker: Any, calls: dict[str, list[dict[str, Any]]]
+) -> None:
+    # GIVEN the project's endpoint already exists, made by hand: no managed-by tag, not in the ledger
+    world.sagemaker.create_model(
+        ModelName="hand-made", Containers=[{"Image": "hand-made:latest"}], ExecutionRoleArn=ROLE_ARN
+    )
+    world.sagemaker.create_endpoint_config(
+        EndpointConfigName="hand-made",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "hand-made",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    endpoint_arn = world.sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="hand-made")["EndpointArn"]
+    assert world.sagemaker.list_tags(ResourceArn=endpoint_arn)["Tags"] == []
+    v1 = register_version(world.sagemaker)
+    approved = set_approval(world.sagemaker, v1, "Approved")
+    calls.clear()
+    order: list[str] = []
+    world.sagemaker.meta.events.register(
+        "provide-client-params.sagemaker.*", lambda model, **_: order.append(model.name)
+    )
+
+    # WHEN v1 is approved
+    assert deployer(approved)["action"] == "started"
+
+    # THEN the endpoint is tagged managed-by before UpdateEndpoint (one AddTags, first adoption only)
+    assert [c["Tags"] for c in calls["AddTags"]] == [[{"Key": "managed-by", "Value": "registry-workflow"}]]
+    assert order.index("AddTags") < order.index("UpdateEndpoint")
+    # AND its state-change events now match the tracker's rule, which closes the deployment
+    event = endpoint_event(world.sagemaker)
+    (rule,) = load_template(REPO / "template.yaml").rules_for("TrackerFunction")
+    assert pattern_matches(rule.pattern, event)
+    assert tracker(event)["action"] == "succeeded"
+    tags = {t["Key"]: t["Value"] for t in world.sagemaker.list_tags(ResourceArn=endpoint_arn)["Tags"]}
+    assert (tags["managed-by"], tags["registry-workflow:model-package-arn"]) == ("registry-workflow", v1)
+
+    # WHEN the next version is approved (an ordinary update)
+    v2 = register_version(world.sagemaker)
+    approved = set_approval(world.sagemaker, v2, "Approved")
+    calls.clear()
+    assert deployer(approved)["action"] == "started"
+
+    # THEN no adoption tag again: the usual five SageMaker calls
+    assert sorted(calls) == [
+        "CreateEndpointConfig",
+        "CreateModel",
+        "DescribeEndpoint",
+        "DescribeModelPackage",
+        "UpdateEndpoint",
+    ]
+    assert sum(len(c) for c in calls.values()) == 5

@@ -464,3 +464,178 @@ def test_a_stale_lock_is_taken_over_by_the_next_approval(
     assert world.ledger.in_progress(ENDPOINT).version == 3  # type: ignore[union-attr]
     assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
     record("stale endpoint lock (run killed, event lost)", "taken over by the next approval")
+
+
+# --- a repeat of an UpdateEndpoint that SageMaker already accepted ---------------------------------
+
+
+def wait_for_endpoint(world: DeployWorld, status: str, timeout: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        endpoint = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+        if endpoint["EndpointStatus"] == status or time.monotonic() > deadline:
+            return dict(endpoint)
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def sagemaker_calls(world: DeployWorld) -> Counter[str]:
+    """SageMaker API calls (not attempts) made from now on, by operation."""
+    seen: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        seen[model.name] += 1
+
+    world.sagemaker.meta.events.register("provide-client-params.sagemaker.*", count)
+    return seen
+
+
+@pytest.fixture
+def interrupt_after_update_endpoint() -> Callable[[BaseException], None]:
+    """Raise once right after SageMaker answered UpdateEndpoint (the update is accepted)."""
+    armed: list[BaseException] = []
+
+    def hook(**_: Any) -> None:
+        if armed:
+            raise armed.pop()
+
+    aws.client("sagemaker").meta.events.register("after-call.sagemaker.UpdateEndpoint", hook)
+    return armed.append
+
+
+def test_retry_after_a_timeout_following_update_endpoint_keeps_the_lock(
+    world: DeployWorld,
+    monkeypatch: pytest.MonkeyPatch,
+    sagemaker_calls: Counter[str],
+    interrupt_after_update_endpoint: Callable[[BaseException], None],
+) -> None:
+    from registry_workflow.local import moto_fixes
+
+    # GIVEN v1 live; v2's run is killed right after SageMaker accepted its UpdateEndpoint
+    deploy_live(world)
+    v2 = register_version(world.sagemaker)
+    event = set_approval(world.sagemaker, v2, "Approved")
+    monkeypatch.setattr(moto_fixes.behaviour, "transition_seconds", 2.0)
+    interrupt_after_update_endpoint(LambdaTimeout())
+    with pytest.raises(LambdaTimeout):
+        invoke("deployer", event, ShortContext())
+    time.sleep(0.1)  # the in-progress idempotency record expires with the killed invocation
+    titles_before = world.titles()
+
+    # WHEN Lambda retries the event while the endpoint is still Updating to v2's config
+    result = invoke("deployer", event)
+
+    # THEN the retry sees the accepted update: the lock is kept, nothing is called again or queued
+    assert (result["action"], result.get("detail")) == ("started", "update already accepted")
+    assert sagemaker_calls["UpdateEndpoint"] == 1
+    endpoint = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    assert endpoint["EndpointStatus"] == "Updating"
+    assert endpoint["PendingDeploymentSummary"]["EndpointConfigName"] == f"{ENDPOINT}-v2"
+    in_progress = world.ledger.in_progress(ENDPOINT)
+    assert in_progress is not None
+    assert in_progress.package_arn == v2
+    assert world.ledger.queued(ENDPOINT) == []
+    assert world.titles() == titles_before  # no misleading "queued"
+    # AND the endpoint's InService closes it once
+    assert wait_for_endpoint(world, "InService")["EndpointConfigName"] == f"{ENDPOINT}-v2"
+    assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
+    assert {r.version: r.status for r in world.ledger.for_endpoint(ENDPOINT)} == {
+        1: DeploymentStatus.SUCCEEDED,
+        2: DeploymentStatus.SUCCEEDED,
+    }
+    record("Lambda timeout after UpdateEndpoint (endpoint still Updating)", "retry kept the lock, no second update")
+
+
+def test_retry_after_the_accepted_update_already_finished_closes_the_deployment(
+    world: DeployWorld,
+    sagemaker_calls: Counter[str],
+    interrupt_after_update_endpoint: Callable[[BaseException], None],
+) -> None:
+    # GIVEN v1 live; v2's run is killed after UpdateEndpoint, and the update ends before the retry
+    deploy_live(world)
+    v2 = register_version(world.sagemaker)
+    event = set_approval(world.sagemaker, v2, "Approved")
+    interrupt_after_update_endpoint(LambdaTimeout())
+    with pytest.raises(LambdaTimeout):
+        invoke("deployer", event, ShortContext())
+    time.sleep(0.1)
+
+    # WHEN Lambda retries the event (the endpoint is InService on v2's config)
+    result = invoke("deployer", event)
+
+    # THEN the retry closes the deployment as succeeded, with no second update
+    assert (result["action"], result["version"]) == ("succeeded", 2)
+    assert sagemaker_calls["UpdateEndpoint"] == 1
+    assert world.ledger.in_progress(ENDPOINT) is None
+    live = world.ledger.live(ENDPOINT)
+    assert live is not None
+    assert live.package_arn == v2
+    # AND the endpoint's own event, arriving after, changes nothing
+    assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "nothing_in_progress"
+    assert world.titles().count(f"{GROUP} v2: live") == 1
+    record("Lambda timeout after UpdateEndpoint (update finished)", "retry closed it succeeded, no second update")
+
+
+def test_a_repeated_update_endpoint_refused_as_busy_counts_as_accepted(
+    world: DeployWorld, monkeypatch: pytest.MonkeyPatch, sagemaker_calls: Counter[str]
+) -> None:
+    from moto.sagemaker.models import sagemaker_backends
+    from registry_workflow.local import moto_fixes
+
+    # GIVEN v1 live; v2's UpdateEndpoint reaches SageMaker but its answer is lost, so the call
+    # is repeated (botocore after a read timeout) and meets "Cannot update in-progress endpoint"
+    deploy_live(world)
+    v2 = register_version(world.sagemaker)
+    monkeypatch.setattr(moto_fixes.behaviour, "transition_seconds", 2.0)
+
+    lost: list[bool] = []
+
+    def first_attempt_accepted(**_: Any) -> None:
+        if not lost:  # SageMaker takes the first attempt; the call going out now is the repeat
+            lost.append(True)
+            sagemaker_backends["123456789012"]["us-east-1"].update_endpoint(ENDPOINT, f"{ENDPOINT}-v2")
+
+    world.sagemaker.meta.events.register("before-call.sagemaker.UpdateEndpoint", first_attempt_accepted)
+
+    # WHEN v2 is approved
+    result = invoke("deployer", set_approval(world.sagemaker, v2, "Approved"))
+
+    # THEN the refusal is recognised as our own update: started, lock kept, nothing queued
+    assert (result["action"], result.get("detail")) == ("started", "update already accepted")
+    assert sagemaker_calls["UpdateEndpoint"] == 1
+    in_progress = world.ledger.in_progress(ENDPOINT)
+    assert in_progress is not None
+    assert in_progress.package_arn == v2
+    assert world.ledger.queued(ENDPOINT) == []
+    assert f"{GROUP} v2: queued" not in world.titles()
+    assert wait_for_endpoint(world, "InService")["EndpointConfigName"] == f"{ENDPOINT}-v2"
+    assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
+    record("UpdateEndpoint repeated after its answer was lost", "busy refusal recognised, lock kept")
+
+
+# --- endpoint tags after the ledger says succeeded -----------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "status"), [("ValidationException", 400), ("InternalFailure", 500)])
+def test_a_tagging_failure_after_success_loses_nothing(world: DeployWorld, code: str, status: int) -> None:
+    # GIVEN v1 then v2 live, v2 rejected: the rollback to v1 is under way
+    v1 = deploy_live(world)
+    v2 = deploy_live(world)
+    assert invoke("deployer", set_approval(world.sagemaker, v2, "Rejected"))["action"] == "started"
+    faults = Faults()
+    faults.fail("sagemaker:AddTags", code, status)
+
+    # WHEN the rollback is InService and SageMaker refuses the tracker's AddTags
+    result = invoke("tracker", endpoint_event(world.sagemaker))
+
+    # THEN nothing escapes: the rollback succeeded, v2 is rolled back, people were told
+    assert result["action"] == "succeeded"
+    assert faults.injected[f"sagemaker:AddTags {code}"] >= 1
+    live = world.ledger.live(ENDPOINT)
+    assert live is not None
+    assert (live.package_arn, live.kind) == (v1, "rollback")
+    [v2_record] = [r for r in world.ledger.for_endpoint(ENDPOINT) if r.package_arn == v2]
+    assert v2_record.status == DeploymentStatus.ROLLED_BACK
+    assert world.ledger.in_progress(ENDPOINT) is None
+    assert world.titles()[-1] == f"{GROUP} v1: live"
+    record(f"AddTags {code} after a verified deployment", "logged and counted; ledger and message intact")

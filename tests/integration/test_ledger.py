@@ -126,3 +126,26 @@ def test_history_by_group_spans_its_records(ledger: DeploymentLedger) -> None:
 
     assert [d.version for d in ledger.history("rc-fraud-detection")] == [1, 2]
     assert ledger.endpoints() == ["rc-anti-money-laundering-endpoint", "rc-fraud-detection-endpoint"]
+
+
+def test_lock_holder_names_the_deployment_and_a_restart_gets_a_new_start_time(ledger: DeploymentLedger) -> None:
+    # GIVEN v1 started, then put back in the queue (the endpoint turned out busy)
+    first = ledger.begin(record(1))
+    assert ledger.lock_holder(first.endpoint) == first.deployment_id
+    assert ledger.requeue(first, "busy")
+    assert ledger.lock_holder(first.endpoint) is None
+    requeued = ledger.get(first.endpoint, first.deployment_id)
+    assert requeued is not None
+    assert requeued.started_at == first.started_at  # the requeue keeps the old attempt's time
+
+    # WHEN it is started again
+    again = ledger.begin(requeued)
+
+    # THEN it holds the lock, and started_at is this attempt's (the tracker compares endpoint times with it)
+    assert ledger.lock_holder(first.endpoint) == first.deployment_id
+    assert again.started_at is not None
+    assert first.started_at is not None
+    assert again.started_at > first.started_at
+    stored = ledger.get(first.endpoint, first.deployment_id)
+    assert stored is not None
+    assert stored.started_at == again.started_at

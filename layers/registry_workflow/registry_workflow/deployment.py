@@ -10,12 +10,32 @@ the deployer and tracker Lambdas run. Facts designed against (../shared/AWS-FACT
 * a failed `UpdateEndpoint` leaves the endpoint `InService` on the OLD config: a deployment has
   succeeded only when `DescribeEndpoint` shows the expected `EndpointConfigName`;
 * `UpdateEndpoint` on a busy endpoint fails with "Cannot update in-progress endpoint": the
-  approval is queued and started by the tracker when the endpoint is back in service.
+  approval is queued and started by the tracker when the endpoint is back in service. After
+  writing a queued record the deployer reads the lock and the endpoint again and starts the queue
+  itself if both are free (the tracker may have drained the queue just before the write);
+* the same refusal answers a repeat of OUR accepted call (botocore retrying after a read timeout,
+  Lambda retrying after a crash): when `PendingDeploymentSummary` (or a Creating endpoint) names
+  the deployment's config, the update is accepted — the lock is kept and nothing is called again;
+  when the endpoint already runs that config, the deployment is closed as succeeded. So a
+  redrive of the deployer's event resumes its deployment;
+* the lock is read again right before Create/UpdateEndpoint: a deployment closed meanwhile
+  (`lock_lost`) never touches the endpoint;
+* the tracker concludes a failure (InService on another config, Failed, …) only from an
+  endpoint whose `LastModifiedTime` is after the deployment's `started_at`: an older event says
+  nothing about it (`predates_deployment`, the lock stays);
+* a rejection of a version being deployed queues a rollback of that deployment; the tracker
+  starts it once the deployment is live (succeeded, then rolled_back), or supersedes it when the
+  update failed. The tracker also reads the version again on success: rejected meanwhile (a
+  rejection that raced the deployer's start), the rollback is queued there and started;
+* an endpoint none of our deployments ever went live on (made elsewhere) is adopted: one AddTags
+  of ``managed-by`` before the first UpdateEndpoint, so the tracker's rule sees its events.
 
 Calls per deployment (SageMaker): fresh endpoint 5 (DescribeModelPackage, DescribeEndpoint,
 CreateModel, CreateEndpointConfig, CreateEndpoint); update 5 (… UpdateEndpoint) plus one
-PutMetricAlarm per created alarm, and one AddTags by the tracker once the new config is verified
-(so the endpoint's tags never name a version that failed to go live).
+PutMetricAlarm per created alarm (and one AddTags when an endpoint is adopted). The tracker, on
+success: DescribeEndpoint, DescribeModelPackage (still approved?) and one AddTags once the new
+config is verified (so the endpoint's tags never name a version that failed to go live; a
+tagging failure is logged and counted as ``EndpointTagFailures``, never undoes the record).
 """
 
 from __future__ import annotations
@@ -208,12 +228,32 @@ class Outcome:
         return data
 
 
-class _EndpointBusy(Exception):
-    pass
+class _Refusal(AwsOperationError):
+    """SageMaker answered "no" to a call (ValidationException, a limit).
+
+    Handled inside this module; an `AwsOperationError` (a typed error of the package) should one
+    ever escape a handler. `str()` is "<operation>: <message>", the reason the ledger records.
+    """
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__(operation, code, message)
+        self.args = (f"{operation}: {message}",)
 
 
-class _DeploymentRefused(Exception):
+class _EndpointBusy(_Refusal):
+    """SageMaker said "Cannot update in-progress endpoint": another update (or ours, accepted) is running."""
+
+
+class _DeploymentRefused(_Refusal):
     """SageMaker refused the deployment for good (bad config, failed endpoint, limits)."""
+
+
+class _AlreadyExists(_Refusal):
+    """A create that already happened (a retry after a crash)."""
+
+
+class _LockLost(Exception):
+    """The deployment no longer holds the endpoint's lock: someone closed it; never call SageMaker."""
 
 
 class DeploymentService:
@@ -298,7 +338,13 @@ class DeploymentService:
         return self._start(project, record, description)
 
     def reject(self, project: Project, package: dict[str, Any], trigger: str) -> Outcome:
-        """A rejection: roll the endpoint back if the rejected version is live, else leave it alone."""
+        """A rejection: roll the endpoint back if the rejected version is live or being deployed.
+
+        Being deployed: a rollback is queued behind it, with ``rollback_of`` naming the deployment;
+        the tracker starts it once that deployment is live (`_start_next` picks a rollback of the
+        live deployment), and supersedes it if the update failed (the rejected version never went
+        live). Otherwise the endpoint is left alone.
+        """
         arn, version = package["ModelPackageArn"], int(package["ModelPackageVersion"])
         log = {"group": project.group_name, "version": version, "package_arn": arn}
         if package.get("ModelApprovalStatus") != REJECTED:
@@ -317,23 +363,62 @@ class DeploymentService:
                     "queued deployment of a rejected version dropped",
                     extra={**log, "id": queued.deployment_id},
                 )
-        live = state.live
-        if live is None or live.package_arn != arn:
+        live, inflight = state.live, state.in_progress
+        if inflight is not None and inflight.package_arn == arn:
+            rejected = inflight
+        elif live is not None and live.package_arn == arn:
+            rejected = live
+        else:
             logger.info("rejected version is not live: endpoint left alone", extra={**log, "endpoint": endpoint})
             return Outcome("not_live", version=version)
+        if inflight is not None and self._release_if_stale(project, inflight):
+            return self.reject(project, package, trigger)  # the stale deployment was just closed: decide again
 
+        planned = self._plan_rollback(project, state, rejected, package, f"rollback:{arn}:{trigger}")
+        if isinstance(planned, Outcome):
+            return planned
+        if rejected is inflight:
+            why = f"v{version} is being deployed ({inflight.deployment_id}): rollback queued until it ends"
+            logger.info("rejected while being deployed: rollback queued", extra={**log, "endpoint": endpoint})
+            return self._queue(project, planned, why, notify=False)
+        description = self._describe_endpoint(endpoint)
+        if inflight is not None or (description and description["EndpointStatus"] in BUSY):
+            return self._queue(project, planned, "endpoint busy; rollback queued", notify=False)
+        return self._start(project, planned, description)
+
+    def _plan_rollback(
+        self,
+        project: Project,
+        state: EndpointSnapshot,
+        rejected: Deployment,
+        package: dict[str, Any],
+        trigger: str,
+    ) -> Deployment | Outcome:
+        """The queued rollback record undoing `rejected`, or why there is none (duplicate, no target)."""
+        arn, endpoint = rejected.package_arn, rejected.endpoint
+        active = {DeploymentStatus.QUEUED, DeploymentStatus.IN_PROGRESS, DeploymentStatus.SUCCEEDED}
+        existing = next(
+            (
+                d
+                for d in state.records
+                if d.kind == "rollback" and d.rollback_of == rejected.deployment_id and d.status in active
+            ),
+            None,
+        )
+        if existing is not None:
+            return Outcome("duplicate", existing.deployment_id, existing.version, f"rollback already {existing.status}")
         target = self._rollback_target(state, arn)
         if target is None:
             reason = "rejected version is live and no earlier succeeded, still approved version exists"
-            logger.warning("cannot roll back", extra={**log, "endpoint": endpoint})
-            self._notify("deploy_failed", project, live, reason=reason, actor=self._actor(package))
-            return Outcome("no_rollback_target", live.deployment_id, version, reason)
+            logger.warning("cannot roll back", extra={"endpoint": endpoint, "package_arn": arn})
+            self._notify("deploy_failed", project, rejected, reason=reason, actor=self._actor(package))
+            return Outcome("no_rollback_target", rejected.deployment_id, rejected.version, reason)
         record = replace(
             target,
-            deployment_id=deployment_id_for(endpoint, target.package_arn, f"rollback:{arn}:{trigger}"),
+            deployment_id=deployment_id_for(endpoint, target.package_arn, trigger),
             status=DeploymentStatus.QUEUED,
             kind="rollback",
-            rollback_of=live.deployment_id,
+            rollback_of=rejected.deployment_id,
             previous_package_arn=arn,
             approver=self._actor(package),
             approval_description=package.get("ApprovalDescription"),
@@ -344,21 +429,22 @@ class DeploymentService:
             started_at=None,
             finished_at=None,
         )
-        existing = state.get(record.deployment_id)
-        if existing is not None:
-            return Outcome("duplicate", existing.deployment_id, existing.version, f"rollback already {existing.status}")
-        inflight = state.in_progress
-        if inflight is not None and self._release_if_stale(project, inflight):
-            inflight = None
-        description = self._describe_endpoint(endpoint)
-        if inflight is not None or (description and description["EndpointStatus"] in BUSY):
-            return self._queue(project, record, "endpoint busy; rollback queued", notify=False)
-        return self._start(project, record, description)
+        duplicate = state.get(record.deployment_id)
+        if duplicate is not None:
+            return Outcome(
+                "duplicate", duplicate.deployment_id, duplicate.version, f"rollback already {duplicate.status}"
+            )
+        return record
 
     # --- tracking --------------------------------------------------------------------------
 
     def track(self, project: Project, endpoint: str) -> Outcome:
-        """An endpoint reached a terminal state: close the in-progress deployment, start the next."""
+        """An endpoint reached a terminal state: close the in-progress deployment, start the next.
+
+        A state that is not the deployment's config concludes a failure only when the endpoint
+        was modified after the deployment started: an older event (late, redelivered) says
+        nothing about it, and the lock stays with the deployment.
+        """
         description = self._describe_endpoint(endpoint)
         status = description["EndpointStatus"] if description else "Deleted"
         inflight = self.ledger.in_progress(endpoint)
@@ -367,6 +453,19 @@ class DeploymentService:
             return Outcome("not_terminal", inflight.deployment_id if inflight else None, detail=status)
         outcome = Outcome("nothing_in_progress", detail=status)
         if inflight is not None:
+            if _rollout_of(description, inflight) != "done" and (
+                description is None or not _modified_since_start(description, inflight)
+            ):
+                logger.info(
+                    "endpoint state predates the deployment: lock kept",
+                    extra={"endpoint": endpoint, "deployment_id": inflight.deployment_id, "status": status},
+                )
+                detail = (
+                    f"endpoint {status}, last modified before {inflight.deployment_id} started"
+                    if description is not None
+                    else "endpoint not found: nothing to conclude about the deployment"
+                )
+                return Outcome("predates_deployment", inflight.deployment_id, inflight.version, detail)
             outcome = self._close(project, inflight, description)
             if outcome.action == "duplicate":
                 return outcome
@@ -383,6 +482,7 @@ class DeploymentService:
         leaves it held, and no endpoint event will come to close it. It is taken over when the
         endpoint already shows the deployment's config (done: closed as succeeded) or, endpoint idle,
         when the lock is older than the rollout's timeout plus the longest Lambda run (failed).
+        A rollback that closing it queued (the version was rejected meanwhile) is started.
         """
         description = self._describe_endpoint(inflight.endpoint)
         status = description["EndpointStatus"] if description else "Deleted"
@@ -397,19 +497,26 @@ class DeploymentService:
             extra={"endpoint": inflight.endpoint, "deployment_id": inflight.deployment_id, "status": status},
         )
         metrics.add_metric(name="StaleLocksRecovered", unit="Count", value=1)
-        self._close(project, inflight, description)
+        if self._close(project, inflight, description).next is not None:
+            self._start_if_idle(project, inflight.endpoint)
         return True
 
     def _close(self, project: Project, record: Deployment, description: dict[str, Any] | None) -> Outcome:
+        """Close the in-progress `record` against the endpoint's state (its config, not its status).
+
+        On success the version is read again: rejected while it was being deployed, a rollback is
+        queued (`next` of the outcome) for the caller to start. Tagging is best effort.
+        """
         status = description["EndpointStatus"] if description else "Deleted"
         actual = description.get("EndpointConfigName") if description else None
         log = {"endpoint": record.endpoint, "deployment_id": record.deployment_id, "version": record.version}
         if status == "InService" and actual == record.endpoint_config_name:
+            # read before the ledger write: if this read fails, the retried event still finds the lock
+            package = self._describe_package(record.package_arn)
             if not self.ledger.finish(record, DeploymentStatus.SUCCEEDED):
                 return Outcome("duplicate", record.deployment_id, record.version)
             metrics.add_metric(name="DeploymentsSucceeded", unit="Count", value=1)
             logger.info("deployment succeeded", extra=log)
-            self._tag_endpoint(description or {}, record)
             if record.kind == "rollback" and record.rollback_of:
                 rejected = self.ledger.get(record.endpoint, record.rollback_of)
                 if rejected is not None and self.ledger.transition(
@@ -420,7 +527,11 @@ class DeploymentService:
                 ):
                     metrics.add_metric(name="DeploymentsRolledBack", unit="Count", value=1)
             self._notify("deploy_succeeded", project, replace(record, status=DeploymentStatus.SUCCEEDED))
-            return Outcome("succeeded", record.deployment_id, record.version)
+            self._tag_endpoint(description or {}, record)
+            follow_up = None
+            if package.get("ModelApprovalStatus") == REJECTED:
+                follow_up = self._roll_back_rejected(project, record, package)
+            return Outcome("succeeded", record.deployment_id, record.version, next=follow_up)
 
         reason = (description or {}).get("FailureReason") or (
             f"endpoint is {status} on {actual}, not {record.endpoint_config_name}"
@@ -434,8 +545,30 @@ class DeploymentService:
         self._notify("deploy_failed", project, replace(record, status=DeploymentStatus.FAILED), reason=reason)
         return Outcome("failed", record.deployment_id, record.version, reason)
 
-    def _start_next(self, project: Project, endpoint: str, description: dict[str, Any] | None) -> Outcome | None:
-        """Start the newest queued deployment; older ones (and any no newer than live) are superseded."""
+    def _roll_back_rejected(self, project: Project, record: Deployment, package: dict[str, Any]) -> Outcome:
+        """`record` just went live but its version was rejected meanwhile: queue its rollback."""
+        state = self.ledger.snapshot(record.endpoint)
+        rejected = state.get(record.deployment_id) or replace(record, status=DeploymentStatus.SUCCEEDED)
+        planned = self._plan_rollback(
+            project, state, rejected, package, f"rejected-while-deploying:{record.deployment_id}"
+        )
+        if isinstance(planned, Outcome):
+            return planned  # queued already (by the rejection), or nothing to roll back to
+        why = f"v{record.version} was rejected while it was being deployed"
+        queued, _ = self.ledger.add(replace(planned, failure_reason=why))
+        logger.warning(
+            "rejected version went live: rollback queued",
+            extra={"endpoint": record.endpoint, "deployment_id": queued.deployment_id, "version": queued.version},
+        )
+        return Outcome("queued", queued.deployment_id, queued.version, why)
+
+    def _start_next(
+        self, project: Project, endpoint: str, description: dict[str, Any] | None, *, recheck: bool = True
+    ) -> Outcome | None:
+        """Start the newest queued deployment; older ones (and any no newer than live) are superseded.
+
+        A rollback is started only while the deployment it undoes is the live one.
+        """
         queued = newest_first(self.ledger.queued(endpoint))
         if not queued:
             return None
@@ -458,37 +591,76 @@ class DeploymentService:
         if chosen is None:
             return None
         previous = live.package_arn if live and chosen.kind == "deploy" else chosen.previous_package_arn
-        return self._start(project, replace(chosen, previous_package_arn=previous), description)
+        return self._start(project, replace(chosen, previous_package_arn=previous), description, recheck=recheck)
+
+    def _start_if_idle(self, project: Project, endpoint: str) -> Outcome | None:
+        """Start the next queued deployment when no one holds the endpoint and it is not busy.
+
+        Run after writing a queued record: the deployment it waited for may have been closed (and the
+        queue found empty) between our read and our write, and then no event would ever start it.
+        """
+        state = self.ledger.snapshot(endpoint)
+        if state.lock_id is not None or not state.queued:
+            return None
+        description = self._describe_endpoint(endpoint)
+        if description is not None and description["EndpointStatus"] != "InService":
+            return None  # busy (its terminal event will start the queue) or Failed (nothing can start)
+        logger.info("endpoint idle after queueing: starting the next queued deployment", extra={"endpoint": endpoint})
+        return self._start_next(project, endpoint, description, recheck=False)
 
     # --- steps -----------------------------------------------------------------------------
 
-    def _start(self, project: Project, record: Deployment, description: dict[str, Any] | None) -> Outcome:
+    def _start(
+        self, project: Project, record: Deployment, description: dict[str, Any] | None, *, recheck: bool = True
+    ) -> Outcome:
         self._role(project)  # bad config fails before any write
         try:
             record = self.ledger.begin(record)
         except DeploymentConflictError as exc:
-            return self._queue(project, record, str(exc))
-        return self._apply_started(project, record, description)
+            return self._queue(project, record, str(exc), recheck=recheck)
+        return self._apply_started(project, record, description, recheck=recheck)
 
-    def _apply_started(self, project: Project, record: Deployment, description: dict[str, Any] | None) -> Outcome:
+    def _apply_started(
+        self, project: Project, record: Deployment, description: dict[str, Any] | None, *, recheck: bool = True
+    ) -> Outcome:
+        """Run a deployment that holds the lock: first run, or a retry resuming it after a crash."""
         log = {"endpoint": record.endpoint, "deployment_id": record.deployment_id, "version": record.version}
+        rollout = _rollout_of(description, record)
+        if rollout == "accepted":
+            # an earlier run's UpdateEndpoint/CreateEndpoint was accepted: keep the lock, call nothing
+            logger.info("update already accepted: waiting for the endpoint", extra=log)
+            return Outcome("started", record.deployment_id, record.version, "update already accepted")
+        if rollout == "done":
+            closed = self._close(project, record, description)
+            if closed.next is not None:
+                return replace(closed, next=self._start_if_idle(project, record.endpoint) or closed.next)
+            return closed
         try:
-            self._apply(project, record, description)
+            accepted = self._apply(project, record, description)
         except _EndpointBusy as exc:
             self.ledger.requeue(record, str(exc))
             logger.info("endpoint busy: deployment queued", extra={**log, "reason": str(exc)})
             self._notify("queued", project, replace(record, status=DeploymentStatus.QUEUED), reason=str(exc))
-            return Outcome("queued", record.deployment_id, record.version, str(exc))
+            outcome = Outcome("queued", record.deployment_id, record.version, str(exc))
+            started = self._start_if_idle(project, record.endpoint) if recheck else None
+            return replace(outcome, next=started) if started is not None else outcome
         except _DeploymentRefused as exc:
             self.ledger.finish(record, DeploymentStatus.FAILED, str(exc))
             metrics.add_metric(name="DeploymentsFailed", unit="Count", value=1)
             logger.warning("deployment refused", extra={**log, "reason": str(exc)})
             self._notify("deploy_failed", project, replace(record, status=DeploymentStatus.FAILED), reason=str(exc))
             return Outcome("failed", record.deployment_id, record.version, str(exc))
+        except _LockLost as exc:
+            # closed by someone else (the tracker, a stale-lock takeover): they told people already
+            logger.warning("deployment lost the endpoint lock: SageMaker not called", extra={**log, "reason": str(exc)})
+            return Outcome("lock_lost", record.deployment_id, record.version, str(exc))
         except Exception:
             # transient (after botocore's retries): free the endpoint, let the event be retried
             self.ledger.requeue(record, "interrupted by an AWS error; retried")
             raise
+        if accepted:
+            logger.info("update already accepted: waiting for the endpoint", extra=log)
+            return Outcome("started", record.deployment_id, record.version, "update already accepted")
         metrics.add_metric(name="DeploymentsStarted", unit="Count", value=1)
         logger.info("deployment started", extra={**log, "config": record.endpoint_config_name})
         if record.kind == "rollback":
@@ -498,7 +670,13 @@ class DeploymentService:
             self._notify("deploy_started", project, record)
         return Outcome("started", record.deployment_id, record.version)
 
-    def _apply(self, project: Project, record: Deployment, description: dict[str, Any] | None) -> None:
+    def _apply(self, project: Project, record: Deployment, description: dict[str, Any] | None) -> bool:
+        """Model, config, then Create/UpdateEndpoint; True when SageMaker already had the update.
+
+        The lock is read again just before Create/UpdateEndpoint. A busy refusal of our own update
+        (a retry of an accepted call: botocore's after a read timeout, or Lambda's after a crash)
+        is recognised from DescribeEndpoint and counts as accepted.
+        """
         policy = project.policy.deploy
         tags = [{"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}]
         self._create(
@@ -525,6 +703,7 @@ class DeploymentService:
             Tags=tags,
         )
         if description is None:
+            self._check_lock(record)
             self._create(
                 "CreateEndpoint",
                 self.sagemaker.create_endpoint,
@@ -532,25 +711,53 @@ class DeploymentService:
                 EndpointConfigName=record.endpoint_config_name,
                 Tags=endpoint_tags(record),
             )
-            return
+            return False
         alarms = rollback_alarm_names(policy, record.endpoint)
         if policy.create_alarms:
             for alarm in alarm_definitions(record.endpoint, policy.variant_name):
                 self._aws("cloudwatch:PutMetricAlarm", self.cloudwatch.put_metric_alarm, **alarm)
-        self._aws(
-            "UpdateEndpoint",
-            self.sagemaker.update_endpoint,
-            EndpointName=record.endpoint,
-            EndpointConfigName=record.endpoint_config_name,
-            DeploymentConfig=deployment_config(policy, alarms),
-        )
+        if record.kind == "deploy" and record.previous_package_arn is None and description.get("EndpointArn"):
+            # nothing of ours ever went live here: an endpoint made elsewhere is adopted, so the
+            # tracker's rule (managed-by tag) sees its events; the version tags follow on success
+            self._aws("AddTags", self.sagemaker.add_tags, ResourceArn=description["EndpointArn"], Tags=tags)
+        self._check_lock(record)
+        try:
+            self._aws(
+                "UpdateEndpoint",
+                self.sagemaker.update_endpoint,
+                EndpointName=record.endpoint,
+                EndpointConfigName=record.endpoint_config_name,
+                DeploymentConfig=deployment_config(policy, alarms),
+            )
+        except _EndpointBusy:
+            if _rollout_of(self._describe_endpoint(record.endpoint), record) is None:
+                raise
+            return True
+        return False
+
+    def _check_lock(self, record: Deployment) -> None:
+        holder = self.ledger.lock_holder(record.endpoint)
+        if holder != record.deployment_id:
+            raise _LockLost(f"the endpoint lock is {f'held by {holder}' if holder else 'free'}")
 
     def _tag_endpoint(self, description: dict[str, Any], record: Deployment) -> None:
+        """Name the live version in the endpoint's tags; best effort (the ledger is the record)."""
         arn = description.get("EndpointArn")
-        if arn:
+        if not arn:
+            return
+        try:
             self._aws("AddTags", self.sagemaker.add_tags, ResourceArn=arn, Tags=endpoint_tags(record))
+        except AwsOperationError as exc:
+            metrics.add_metric(name="EndpointTagFailures", unit="Count", value=1)
+            logger.warning(
+                "endpoint tags not updated",
+                extra={"endpoint": record.endpoint, "deployment_id": record.deployment_id, "reason": str(exc)},
+            )
 
-    def _queue(self, project: Project, record: Deployment, why: str, *, notify: bool = True) -> Outcome:
+    def _queue(
+        self, project: Project, record: Deployment, why: str, *, notify: bool = True, recheck: bool = True
+    ) -> Outcome:
+        """Write `record` queued; then start the queue if the endpoint turned out idle meanwhile."""
         queued, created = self.ledger.add(replace(record, status=DeploymentStatus.QUEUED, failure_reason=why))
         logger.info(
             "deployment queued",
@@ -563,7 +770,9 @@ class DeploymentService:
         )
         if created and notify:
             self._notify("queued", project, queued, reason=why)
-        return Outcome("queued", queued.deployment_id, queued.version, why)
+        outcome = Outcome("queued", queued.deployment_id, queued.version, why)
+        started = self._start_if_idle(project, record.endpoint) if recheck else None
+        return replace(outcome, next=started) if started is not None else outcome
 
     def _supersede(self, project: Project, record: Deployment, why: str) -> Outcome:
         superseded, created = self.ledger.add(replace(record, status=DeploymentStatus.SUPERSEDED, failure_reason=why))
@@ -665,12 +874,12 @@ class DeploymentService:
             lowered = message.lower()
             if code in {"ValidationException", "ValidationError"}:
                 if "already exist" in lowered:
-                    raise _AlreadyExists(message) from None
+                    raise _AlreadyExists(operation, code, message) from None
                 if "in-progress" in lowered or "in progress" in lowered:
-                    raise _EndpointBusy(f"{operation}: {message}") from None
-                raise _DeploymentRefused(f"{operation}: {message}") from None
+                    raise _EndpointBusy(operation, code, message) from None
+                raise _DeploymentRefused(operation, code, message) from None
             if code == "ResourceLimitExceeded":
-                raise _DeploymentRefused(f"{operation}: {message}") from None
+                raise _DeploymentRefused(operation, code, message) from None
             raise aws.as_operation_error(operation, exc) from exc
         except BotoCoreError as exc:
             raise aws.as_operation_error(operation, exc) from exc
@@ -714,17 +923,52 @@ class DeploymentService:
             logger.exception("notification failed", extra={"kind": kind, "deployment_id": record.deployment_id})
 
 
-class _AlreadyExists(Exception):
-    pass
+def _parse_ledger_time(timestamp: str | None) -> datetime | None:
+    """A ledger timestamp ("2025-01-01T00:00:00.000000Z") as an aware UTC datetime; None if absent."""
+    try:
+        return datetime.strptime(timestamp or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _age_seconds(timestamp: str | None) -> float:
     """Seconds since a ledger timestamp; 0 when there is none (never stale by age)."""
-    try:
-        then = datetime.strptime(timestamp or "", "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
-        return 0.0
-    return (datetime.now(UTC) - then).total_seconds()
+    then = _parse_ledger_time(timestamp)
+    return 0.0 if then is None else (datetime.now(UTC) - then).total_seconds()
+
+
+def _modified_since_start(description: dict[str, Any], record: Deployment) -> bool:
+    """Whether the endpoint changed after `record` started (strictly), so its state can close it.
+
+    An endpoint event that predates the deployment (late, redelivered, retried) describes an
+    endpoint nobody has asked to change yet. Unknown times keep the old rule (conclude).
+    """
+    modified, started = description.get("LastModifiedTime"), _parse_ledger_time(record.started_at)
+    if not isinstance(modified, datetime) or started is None:
+        return True
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=UTC)
+    return modified > started
+
+
+def _rollout_of(description: dict[str, Any] | None, record: Deployment) -> str | None:
+    """What SageMaker is doing with `record`'s config: "accepted" (rolling it out), "done" (runs it), or None.
+
+    An update is accepted once `PendingDeploymentSummary` (or, while Creating, the endpoint)
+    names the config; it is done when the endpoint is InService on it with nothing pending.
+    """
+    if not description:
+        return None
+    ours = record.endpoint_config_name
+    pending = (description.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    if pending == ours:
+        return "accepted"
+    if pending or description.get("EndpointConfigName") != ours:
+        return None
+    status = description.get("EndpointStatus")
+    if status == "InService":
+        return "done"
+    return "accepted" if status in BUSY else None
 
 
 #: the status line people read (the notification's title is "<group> v<n>: <status>")

@@ -11,7 +11,9 @@ deployment record            pk=ENDPOINT#<endpoint>               every field of
                                                                   queued, in flight)
 endpoint lock                pk=ENDPOINT#<endpoint>, sk=LOCK      exists while a deployment is in progress;
                                                                   written with attribute_not_exists, so one
-                                                                  deployment per endpoint at a time
+                                                                  deployment per endpoint at a time; the
+                                                                  deployer re-reads it (`lock_holder`) just
+                                                                  before Create/UpdateEndpoint
 ===========================  ===================================  =========================================
 
 GSI ``by-group`` (hash ``group_name``, range ``created_at``, projection ALL) serves
@@ -201,6 +203,17 @@ class DeploymentLedger:
         """The deployment holding the endpoint's lock, if any."""
         return self.snapshot(endpoint).in_progress
 
+    def lock_holder(self, endpoint: str) -> str | None:
+        """The id of the deployment holding the endpoint's lock (one consistent GetItem), or None."""
+        item = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key=_key(endpoint, LOCK),
+            ConsistentRead=True,
+        ).get("Item")
+        return str(item["deployment_id"]["S"]) if item else None
+
     def queued(self, endpoint: str) -> list[Deployment]:
         """Queued deployments in the order they were queued."""
         return self.snapshot(endpoint).queued
@@ -257,13 +270,15 @@ class DeploymentLedger:
 
         Raises `DeploymentConflictError` when any deployment holds the lock (a deployment that
         already holds it resumes without calling this), or the record is no longer queued.
+        `started_at` is this attempt's start (a requeued record gets a new one): the tracker only
+        concludes a failure from an endpoint modified after it.
         """
         now = _now()
         started = replace(
             record,
             status=DeploymentStatus.IN_PROGRESS,
             created_at=record.created_at or now,
-            started_at=record.started_at or now,
+            started_at=now,
             updated_at=now,
         )
         lock = {

@@ -2,7 +2,9 @@
 
 Parses the event, picks the project, and runs the approval once per business key (package ARN +
 approval status + LastModifiedTime; Powertools Idempotency): Approved delivered three times is
-one deployment. The work itself is `DeploymentService.on_approval_change`.
+one deployment. The work itself is `DeploymentService.on_approval_change`. A retry (Lambda's, or a
+redrive from the dead-letter queue) of an approval whose deployment is in progress resumes it:
+what exists is reused, and an update SageMaker already accepted is not made again.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 Non-terminal states are ignored without an AWS call. On InService, Failed, UpdateRollbackFailed or
 OutOfService the in-progress deployment is closed against `DescribeEndpoint` (the expected
 config, not the status alone), people are told, and the next queued deployment starts. Ledger
-writes are conditional, so a duplicate event changes nothing.
+writes are conditional, so a duplicate event changes nothing. A failure is concluded only from an
+endpoint last modified after the deployment started: a late or redelivered event from before it
+leaves the deployment holding the endpoint (`predates_deployment`). A deployment that went live
+although its version was rejected meanwhile is followed by its rollback.
 """
 
 from __future__ import annotations
