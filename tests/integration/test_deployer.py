@@ -13,6 +13,7 @@ from deploy_support import (
     DeployWorld,
     approval_event,
     endpoint_event,
+    live_version,
     register_version,
     set_approval,
     set_endpoint_status,
@@ -24,26 +25,6 @@ from registry_workflow.local import moto_fixes
 from registry_workflow.local.template import load_template, pattern_matches
 
 pytest_plugins = ["deploy_support"]
-
-
-@pytest.fixture
-def calls(world: DeployWorld) -> dict[str, list[dict[str, Any]]]:
-    """Every SageMaker API call the code makes from now on, with its parameters."""
-    seen: dict[str, list[dict[str, Any]]] = {}
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        seen.setdefault(model.name, []).append(params)
-
-    world.sagemaker.meta.events.register("provide-client-params.sagemaker.*", record)
-    return seen
-
-
-def live_version(world: DeployWorld, deployer: Any, tracker: Any) -> str:
-    """Register, approve and deploy a version all the way to succeeded; returns its ARN."""
-    arn = register_version(world.sagemaker)
-    assert deployer(set_approval(world.sagemaker, arn, "Approved"))["action"] == "started"
-    assert tracker(endpoint_event(world.sagemaker))["action"] == "succeeded"
-    return arn
 
 
 def test_fresh_endpoint_is_created_from_the_approved_package(world: DeployWorld, deployer: Any, tracker: Any) -> None:
