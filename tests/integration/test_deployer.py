@@ -397,3 +397,17 @@ def test_an_endpoint_made_elsewhere_is_adopted_so_the_tracker_sees_it(
         "UpdateEndpoint",
     ]
     assert sum(len(c) for c in calls.values()) == 5
+
+
+def test_rejecting_the_only_live_version_says_it_stays_live(world: DeployWorld, deployer: Any, tracker: Any) -> None:
+    # GIVEN v1 live, and no earlier version to go back to
+    v1 = live_version(world, deployer, tracker)
+    config_before = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+
+    # WHEN a reviewer rejects it
+    result = deployer(set_approval(world.sagemaker, v1, "Rejected"))
+
+    # THEN nothing is changed on the endpoint, and people are told it is still serving
+    assert result["action"] == "no_rollback_target"
+    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == config_before
+    assert f"{GROUP} v1: rejected but still live: nothing to roll back to" in world.titles()

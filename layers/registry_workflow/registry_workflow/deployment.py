@@ -411,7 +411,14 @@ class DeploymentService:
         if target is None:
             reason = "rejected version is live and no earlier succeeded, still approved version exists"
             logger.warning("cannot roll back", extra={"endpoint": endpoint, "package_arn": arn})
-            self._notify("deploy_failed", project, rejected, reason=reason, actor=self._actor(package))
+            self._notify(
+                "deploy_failed",
+                project,
+                rejected,
+                reason=reason,
+                actor=self._actor(package),
+                status="rejected but still live: nothing to roll back to",
+            )
             return Outcome("no_rollback_target", rejected.deployment_id, rejected.version, reason)
         record = replace(
             target,
@@ -900,6 +907,7 @@ class DeploymentService:
         *,
         reason: str | None = None,
         actor: str | None = None,
+        status: str | None = None,
     ) -> None:
         """Tell people; a channel failure is logged and counted, never undoes a recorded deployment."""
         from registry_workflow.notifications import Notification, notify
@@ -908,7 +916,7 @@ class DeploymentService:
             kind=kind,
             group=record.group,
             package_arn=record.package_arn,
-            status=_STATUS_TEXT.get(kind, str(record.status)),
+            status=status or _STATUS_TEXT.get(kind, str(record.status)),
             version=record.version,
             actor=actor or record.approver,
             reason=reason or record.failure_reason,
