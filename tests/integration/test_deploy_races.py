@@ -263,23 +263,3 @@ def test_an_approval_queued_after_the_queue_was_drained_is_started_by_the_deploy
     live = world.ledger.live(ENDPOINT)
     assert live is not None
     assert (live.package_arn, live.previous_package_arn) == (v2, v1)
-
-
-def test_an_approval_queued_while_the_endpoint_is_busy_stays_queued(
-    world: DeployWorld, deployer: Any, tracker: Any, calls: dict[str, list[dict[str, Any]]]
-) -> None:
-    # GIVEN v1 live and the endpoint busy with someone else's update (no lock in the ledger)
-    live_version(world, deployer, tracker)
-    set_endpoint_status(ENDPOINT, "Updating")
-    v2 = register_version(world.sagemaker)
-
-    # WHEN v2 is approved
-    result = deployer(set_approval(world.sagemaker, v2, "Approved"))
-
-    # THEN the re-check after queueing sees the endpoint busy: nothing is started
-    assert result["action"] == "queued"
-    assert "next" not in result
-    assert "UpdateEndpoint" not in calls
-    [queued] = world.ledger.queued(ENDPOINT)
-    assert queued.package_arn == v2
-    assert world.ledger.in_progress(ENDPOINT) is None

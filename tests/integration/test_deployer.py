@@ -138,11 +138,13 @@ def test_busy_endpoint_queues_the_approval_and_the_tracker_starts_it(
     # WHEN v2 is approved
     result = deployer(set_approval(world.sagemaker, v2, "Approved"))
 
-    # THEN it is queued, the endpoint untouched
+    # THEN it is queued (the re-check after queueing sees the endpoint busy), the endpoint untouched
     assert result["action"] == "queued"
+    assert "next" not in result
     assert "UpdateEndpoint" not in calls
     (queued,) = world.ledger.queued(ENDPOINT)
     assert queued.version == 2
+    assert len(world.ledger.for_endpoint(ENDPOINT)) == 2  # v1's deployment and the queued v2
     assert "Updating" in (queued.failure_reason or "")
     assert world.titles()[-1] == f"{GROUP} v2: queued"
 

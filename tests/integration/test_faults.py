@@ -383,16 +383,22 @@ def test_the_same_approval_delivered_twice_at_once_deploys_once(world: DeployWor
 # --- a deployment interrupted half-way ------------------------------------------------------------
 
 
-@pytest.fixture
-def interrupt_create_endpoint() -> Callable[[BaseException], None]:
+def interrupt_once(botocore_event: str) -> Callable[[BaseException], None]:
+    """Arm an exception raised once at a botocore event of the shared SageMaker client."""
     armed: list[BaseException] = []
 
     def hook(**_: Any) -> None:
         if armed:
             raise armed.pop()
 
-    aws.client("sagemaker").meta.events.register("before-call.sagemaker.CreateEndpoint", hook)
+    aws.client("sagemaker").meta.events.register(botocore_event, hook)
     return armed.append
+
+
+@pytest.fixture
+def interrupt_create_endpoint() -> Callable[[BaseException], None]:
+    """Raise once just before CreateEndpoint goes out (model and config already exist)."""
+    return interrupt_once("before-call.sagemaker.CreateEndpoint")
 
 
 def test_timeout_after_model_and_config_then_retry_makes_no_twins(
@@ -493,14 +499,7 @@ def sagemaker_calls(world: DeployWorld) -> Counter[str]:
 @pytest.fixture
 def interrupt_after_update_endpoint() -> Callable[[BaseException], None]:
     """Raise once right after SageMaker answered UpdateEndpoint (the update is accepted)."""
-    armed: list[BaseException] = []
-
-    def hook(**_: Any) -> None:
-        if armed:
-            raise armed.pop()
-
-    aws.client("sagemaker").meta.events.register("after-call.sagemaker.UpdateEndpoint", hook)
-    return armed.append
+    return interrupt_once("after-call.sagemaker.UpdateEndpoint")
 
 
 def test_retry_after_a_timeout_following_update_endpoint_keeps_the_lock(
