@@ -61,11 +61,16 @@ build: $(STAMP) ## sam build (python3.12 from .venv on PATH)
 	$(BIN)/sam build
 
 STAGE ?= dev
-deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; groups from config/.env.shared
+LOG_RETENTION_dev  := 14
+LOG_RETENTION_prod := 90
+deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; teams from config/.env.shared
 	@test -n "$(SAGEMAKER_ROLE_ARN)" || { echo "set SAGEMAKER_ROLE_ARN=arn:aws:iam::<account>:role/<sagemaker execution role>"; exit 2; }
+	@teams=$$($(BIN)/registry-workflow teams) || exit 2; \
+	echo "ManagedTeams=$$teams (config/.env.shared)"; \
 	$(BIN)/sam deploy --config-env $(STAGE) \
-	  --parameter-overrides Stage=$(STAGE) ManagedGroups=$$($(BIN)/registry-workflow groups) \
-	  SageMakerExecutionRoleArn=$(SAGEMAKER_ROLE_ARN)
+	  --parameter-overrides Stage=$(STAGE) ManagedTeams=$$teams LogRetentionDays=$(LOG_RETENTION_$(STAGE)) \
+	  SageMakerExecutionRoleArn=$(SAGEMAKER_ROLE_ARN) $(if $(METRICS_BUCKET),MetricsBucket=$(METRICS_BUCKET)) \
+	  $(if $(METRICS_KMS_KEY_ARN),MetricsKmsKeyArn=$(METRICS_KMS_KEY_ARN))
 
 fuzz: $(STAMP) ## Long fuzz run (HYPOTHESIS_PROFILE=fuzz): every handler and the config parser
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/integration/test_handler_fuzz.py tests/unit/test_config_fuzz.py

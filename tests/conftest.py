@@ -96,19 +96,29 @@ def lambda_context() -> FakeLambdaContext:
 
 
 @pytest.fixture
-def running_twin(tmp_path: Path) -> Iterator[Any]:
-    """`registry-workflow local` in its own process, as a user runs it (see tests/twin_process.py)."""
+def running_twin(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """`registry-workflow local` in its own process, as a user runs it (see tests/twin_process.py).
+
+    Parametrize it indirectly with `{"region": ..., "args": [...]}` for another region or options.
+    """
     from twin_process import start_twin
 
-    running = start_twin(tmp_path)
+    options = getattr(request, "param", None) or {}
+    running = start_twin(tmp_path, *options.get("args", ()), region=options.get("region", REGION))
     yield running
     assert "stopped" in running.stop()  # SIGTERM (like Ctrl-C) stops it cleanly
 
 
 # --- hypothesis profiles and the closing counts ------------------------------------------------------
 
-settings.register_profile("fast", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "500")), deadline=None)
-settings.register_profile("fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")), deadline=None)
+# `make test` (and CI) is deterministic: the same examples every run (derandomize), so a green run
+# stays green; `make fuzz` explores at random, longer, and prints how to reproduce any failure.
+settings.register_profile(
+    "fast", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "500")), deadline=None, derandomize=True
+)
+settings.register_profile(
+    "fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")), deadline=None, print_blob=True
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 

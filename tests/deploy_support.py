@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from conftest import ACCOUNT, REGION
 from registry_workflow import aws
@@ -23,6 +25,9 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/registry-workflow-sagemaker-execution"
 LEDGER_TABLE = "ledger-test"
 IDEMPOTENCY_TABLE = "idempotency-test"
 GROUP = "rc-fraud-detection"
+METRICS_BUCKET = "ml-artifacts-123456789012"
+#: the IAM user that registers versions in the tests (the approver is the account's root)
+REGISTRANT = "data-scientist"
 ENDPOINT = "rc-fraud-detection-endpoint"
 
 #: rc-fraud-detection rolls out by canary, the others all at once
@@ -91,21 +96,77 @@ def make_world(monkeypatch: pytest.MonkeyPatch, config_dir: Path) -> DeployWorld
     return DeployWorld(ledger, aws.client("sagemaker"), queue_url)
 
 
-def register_version(sagemaker: Any, group: str = GROUP) -> str:
-    """A new version in PendingManualApproval (the group is created on first use)."""
+def register_version(sagemaker: Any, group: str = GROUP, *, validated: bool = True, status: str | None = None) -> str:
+    """A new version registered by a data scientist (an IAM user, not the approver), then validated.
+
+    The gate deploys only versions the workflow validated (under the policy in force) and approved
+    by someone other than the registrant: registration and validation run as they do in AWS — the
+    registrant's own credentials, then the validator's code — and the tests approve as the
+    account's other identity (the plain test credentials are the account's root).
+    """
     with contextlib.suppress(sagemaker.exceptions.ClientError):
         sagemaker.create_model_package_group(ModelPackageGroupName=group)
-    return str(
-        sagemaker.create_model_package(
+    version = len(sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]) + 1
+    key = f"{group}/v{version}/statistics.json"
+    s3 = aws.client("s3")
+    with contextlib.suppress(s3.exceptions.ClientError):
+        s3.create_bucket(Bucket=METRICS_BUCKET, CreateBucketConfiguration=_bucket_location())
+    s3.put_object(Bucket=METRICS_BUCKET, Key=key, Body=json.dumps({"auc": 0.9}))
+    arn = str(
+        registrant_client().create_model_package(
             ModelPackageGroupName=group,
-            ModelApprovalStatus="PendingManualApproval",
+            ModelApprovalStatus=status or "PendingManualApproval",
             InferenceSpecification={
                 "Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{group}:latest"}],
                 "SupportedContentTypes": ["application/json"],
                 "SupportedResponseMIMETypes": ["application/json"],
             },
+            ModelMetrics={
+                "ModelQuality": {
+                    "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{METRICS_BUCKET}/{key}"}
+                }
+            },
         )["ModelPackageArn"]
     )
+    if validated and (status or "PendingManualApproval") == "PendingManualApproval":
+        validate_as_the_validator(sagemaker, arn)
+    return arn
+
+
+def validate_as_the_validator(sagemaker: Any, arn: str) -> None:
+    """What the validator Lambda does on registration: judge, stamp, keep the verdict for the gate."""
+    from registry_workflow.audit import AuditTrail
+    from registry_workflow.config import load_config
+    from registry_workflow.events import parse_model_package_event
+    from registry_workflow.gate import GateRecords
+    from registry_workflow.validation import validate_version
+
+    event = approval_event(sagemaker, arn)
+    detail = parse_model_package_event(event).detail
+    project = load_config().project_for_group(detail.group_name)
+    if project is None:
+        return  # an unmanaged group: the validator ignores it too
+    table = os.environ.get("LEDGER_TABLE", LEDGER_TABLE)
+    validate_version(detail, project, records=GateRecords(table), trail=AuditTrail(table))
+
+
+def registrant_client() -> Any:
+    """A SageMaker client signed with the data scientist's own access keys (moto's IAM user)."""
+    iam = aws.client("iam")
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_user(UserName=REGISTRANT)
+    keys = iam.list_access_keys(UserName=REGISTRANT)["AccessKeyMetadata"]
+    for old in keys:
+        iam.delete_access_key(UserName=REGISTRANT, AccessKeyId=old["AccessKeyId"])
+    key = iam.create_access_key(UserName=REGISTRANT)["AccessKey"]
+    return boto3.session.Session(
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+    ).client("sagemaker")
+
+
+def _bucket_location() -> dict[str, str]:
+    region = aws.client("s3").meta.region_name
+    return {} if region == "us-east-1" else {"LocationConstraint": region}
 
 
 def set_approval(sagemaker: Any, arn: str, status: str, description: str | None = None) -> dict[str, Any]:
@@ -207,6 +268,22 @@ def calls(world: DeployWorld) -> dict[str, list[dict[str, Any]]]:
 
     world.sagemaker.meta.events.register("provide-client-params.sagemaker.*", record)
     return seen
+
+
+def model_of(world: DeployWorld, version: int, endpoint: str = ENDPOINT) -> str:
+    """The model name the ledger recorded for the newest deployment of `version`."""
+    return _newest(world, version, endpoint).model_name
+
+
+def config_of(world: DeployWorld, version: int, endpoint: str = ENDPOINT) -> str:
+    """The endpoint-config name the ledger recorded for the newest deployment of `version`."""
+    return _newest(world, version, endpoint).endpoint_config_name
+
+
+def _newest(world: DeployWorld, version: int, endpoint: str) -> Any:
+    records = [d for d in world.ledger.for_endpoint(endpoint) if d.version == version]
+    assert records, f"no deployment of v{version} on {endpoint}"
+    return records[-1]
 
 
 def live_version(world: DeployWorld, deployer: Any, tracker: Any) -> str:

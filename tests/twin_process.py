@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import boto3
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+_REVIEWER_LOCK = threading.Lock()
 
 
 @dataclass
@@ -27,21 +29,50 @@ class RunningTwin:
     process: subprocess.Popen[str]
     env: dict[str, str]
     output: IO[str]
+    region: str = "us-east-1"
+    _reviewer: dict[str, str] | None = None
 
-    def stop(self) -> str:
-        """SIGTERM (what Ctrl-C does), wait, and return everything the twin printed."""
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=20)
+    def stop(self, stop_signal: int = signal.SIGTERM) -> str:
+        """One SIGTERM (or `stop_signal`: SIGINT is Ctrl-C), wait, and return everything the twin printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(stop_signal)
+            self.process.wait(timeout=20)
         self.output.seek(0)
         return self.output.read()
 
-    def client(self, service: str) -> Any:
-        return boto3.session.Session().client(service, endpoint_url=self.url, region_name="us-east-1")
+    def survivors(self) -> bool:
+        """Whether any process the twin started (its session: workers, environments) is still alive."""
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
-    def aws_cli(self, *args: str) -> str:
+    def client(self, service: str, *, as_reviewer: bool = False) -> Any:
+        keys = self.reviewer() if as_reviewer else {}
+        return boto3.session.Session(
+            aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID", "testing"),
+            aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        ).client(service, endpoint_url=self.url, region_name=self.region)
+
+    def reviewer(self) -> dict[str, str]:
+        """Credentials of a second person (an IAM user of the twin): the gate refuses self-approval."""
+        with _REVIEWER_LOCK:  # approvals may run from several threads at once
+            return self._create_reviewer()
+
+    def _create_reviewer(self) -> dict[str, str]:
+        if self._reviewer is None:
+            iam = self.client("iam")
+            iam.create_user(UserName="reviewer")
+            key = iam.create_access_key(UserName="reviewer")["AccessKey"]
+            self._reviewer = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        return self._reviewer
+
+    def aws_cli(self, *args: str, as_reviewer: bool = False) -> str:
+        env = {**self.env, **self.reviewer()} if as_reviewer else self.env
         result = subprocess.run(
             [str(BIN / "aws"), "--endpoint-url", self.url, *args],
-            env=self.env,
+            env=env,
             capture_output=True,
             text=True,
             check=True,
@@ -72,16 +103,17 @@ class RunningTwin:
             assert json.loads(response.read())["idle"]
 
 
-def start_twin(workdir: Path, *extra_args: str) -> RunningTwin:
-    """Start `registry-workflow local --port 0` and wait for its ready line."""
+def start_twin(workdir: Path, *extra_args: str, region: str = "us-east-1") -> RunningTwin:
+    """Start `registry-workflow local --port 0` as a user whose AWS_DEFAULT_REGION is `region`; wait until ready."""
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": region,
         "PYTHONUNBUFFERED": "1",
     }
-    env.pop("AWS_ENDPOINT_URL", None)
+    for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_SESSION_TOKEN"):
+        env.pop(key, None)
     output = (workdir / "twin.log").open("w+")
     process = subprocess.Popen(
         [str(BIN / "registry-workflow"), "local", "--port", "0", "--transition-seconds", "0.3", *extra_args],
@@ -90,6 +122,7 @@ def start_twin(workdir: Path, *extra_args: str) -> RunningTwin:
         stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: `survivors` can tell whether anything outlived it
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
@@ -97,7 +130,7 @@ def start_twin(workdir: Path, *extra_args: str) -> RunningTwin:
         match = re.search(r"ready: AWS twin on (\S+) \(control: (\S+)\)", output.read())
         if match:
             return RunningTwin(
-                match.group(1), match.group(2), process, {**env, "AWS_ENDPOINT_URL": match.group(1)}, output
+                match.group(1), match.group(2), process, {**env, "AWS_ENDPOINT_URL": match.group(1)}, output, region
             )
         time.sleep(0.1)
     output.seek(0)

@@ -3,83 +3,39 @@
 
 from __future__ import annotations
 
-import json
-import re
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from twin_process import RunningTwin
+from workflow_steps import (
+    ENDPOINT,
+    approve,
+    create_bucket,
+    history,
+    live,
+    register,
+    reject,
+    serving,
+    stamped,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
-GROUP = "rc-fraud-detection"
-ENDPOINT = "rc-fraud-detection-endpoint"
-BUCKET = "sagemaker-e2e-artifacts"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # noqa: BLE001 - not there yet
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached within the timeout")
-
-
-def register(twin: RunningTwin, version: int, auc: float) -> str:
-    s3, sagemaker = twin.client("s3"), twin.client("sagemaker")
-    key = f"{GROUP}/v{version}/statistics.json"
-    body = {"binary_classification_metrics": {"auc": {"value": auc}, "accuracy": {"value": 0.95}}}
-    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(body).encode())
-    return str(
-        sagemaker.create_model_package(
-            ModelPackageGroupName=GROUP,
-            ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={
-                "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:1"}],
-                "SupportedContentTypes": ["application/json"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-            ModelMetrics={
-                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{key}"}}
-            },
-        )["ModelPackageArn"]
-    )
-
-
-def approve(twin: RunningTwin, arn: str) -> None:
-    twin.aws_cli("sagemaker", "update-model-package", "--model-package-arn", arn, "--model-approval-status", "Approved")
-
-
-def history(twin: RunningTwin) -> list[dict[str, Any]]:
-    result = twin.cli("history", GROUP, "--json")
-    assert result.returncode == 0, result.stderr
-    return list(json.loads(result.stdout))
-
-
-def live(twin: RunningTwin) -> int | None:
-    match = re.search(rf"{ENDPOINT}\s+v(\d+)\s", twin.cli("status").stdout)
-    return int(match.group(1)) if match else None
-
-
-def stamped(twin: RunningTwin, arn: str) -> str | None:
-    described = twin.client("sagemaker").describe_model_package(ModelPackageName=arn)
-    return (described.get("CustomerMetadataProperties") or {}).get("validation.status")
+#: the whole story in us-east-1 with epoch-millisecond times (as real accounts send them), and in
+#: the seed's region with ISO times (as AWS's docs show them)
+REGIONS = [
+    pytest.param({"region": "us-east-1", "args": ["--timestamps", "epoch-ms"]}, id="us-east-1-epoch-ms"),
+    pytest.param({"region": "ap-northeast-1", "args": ["--timestamps", "iso"]}, id="ap-northeast-1-iso"),
+]
 
 
 @pytest.fixture
 def provisioned(running_twin: RunningTwin) -> RunningTwin:
     assert running_twin.cli("provision").returncode == 0
-    running_twin.client("s3").create_bucket(Bucket=BUCKET)
+    create_bucket(running_twin)
     return running_twin
 
 
+@pytest.mark.parametrize("running_twin", REGIONS, indirect=True)
 def test_register_validate_approve_deploy_reject_rollback(provisioned: RunningTwin) -> None:
     twin = provisioned
     v1 = register(twin, 1, auc=0.91)
@@ -102,25 +58,17 @@ def test_register_validate_approve_deploy_reject_rollback(provisioned: RunningTw
     approve(twin, v3)
     assert wait_for(lambda: live(twin) == 3)
 
-    twin.aws_cli(
-        "sagemaker",
-        "update-model-package",
-        "--model-package-arn",
-        v3,
-        "--model-approval-status",
-        "Rejected",
-        "--approval-description",
-        "Performance below threshold",
-    )
+    reject(twin, v3)
     assert wait_for(lambda: live(twin) == 1)
-    endpoint = twin.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
-    assert endpoint["EndpointConfigName"].endswith("-v1")
+    assert serving(twin) == 1
     statuses = {(r["version"], r["kind"]): r["status"] for r in history(twin)}
     assert statuses[(3, "deploy")] == "rolled_back"
     assert statuses[(1, "rollback")] == "succeeded"
     log = twin.log()
     assert any("rolling back" in m.get("text", "") for m in log["slack"])
     assert all(o["ok"] for o in log["outcomes"]), [o for o in log["outcomes"] if not o["ok"]]
+    assert {e["region"] for e in log["events"]} == {twin.region}
+    assert all(f":{twin.region}:" in e["resources"][0] for e in log["events"])
 
 
 def test_every_event_twice_changes_nothing_twice(provisioned: RunningTwin) -> None:
@@ -156,5 +104,6 @@ def test_failed_update_is_reported_and_the_old_version_stays_live(provisioned: R
     assert "5xx fired" in failed["failure_reason"]
     assert live(twin) == 1
     endpoint = twin.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
-    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"][-3:]) == ("InService", "-v1")
+    assert endpoint["EndpointStatus"] == "InService"
+    assert serving(twin) == 1
     assert wait_for(lambda: any("failed" in m.get("text", "").lower() for m in twin.log()["slack"]))

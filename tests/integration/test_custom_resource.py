@@ -34,15 +34,22 @@ def response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server.shutdown()
 
 
-def cfn_event(request_type: str, url: str) -> dict[str, Any]:
+DEV_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/registry-workflow-dev/1"
+PROD_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/registry-workflow-prod/2"
+
+
+def cfn_event(request_type: str, url: str, *, stack: str = DEV_STACK, teams: str | None = None) -> dict[str, Any]:
+    properties = {"ConfigVersion": "arn:aws:lambda:us-east-1:123456789012:layer:config:3"}
+    if teams is not None:
+        properties["ManagedTeams"] = teams
     return {
         "RequestType": request_type,
         "ResponseURL": url,
-        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/registry-workflow-dev/1",
+        "StackId": stack,
         "RequestId": "req-1",
         "LogicalResourceId": "ModelPackageGroups",
         "ResourceType": "Custom::ModelPackageGroups",
-        "ResourceProperties": {"ConfigVersion": "arn:aws:lambda:us-east-1:123456789012:layer:config:3"},
+        "ResourceProperties": properties,
     }
 
 
@@ -81,3 +88,76 @@ def test_bad_config_answers_failed_with_the_reason(
     assert [r["Status"] for r in received] == ["FAILED"]
     assert "RC_PROJECTS" in received[0]["Reason"]
     assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+
+
+# --- one stack per account and region ------------------------------------------------------------
+
+
+def claim_owner() -> str | None:
+    from registry_workflow import aws
+    from registry_workflow.stack_claim import owner_of
+
+    return owner_of(aws.client("ssm"))
+
+
+def test_first_stack_claims_the_account_and_region(
+    sagemaker: Any, config_dir: Any, lambda_context: Any, response_url
+) -> None:
+    url, received = response_url
+    app = handler_module("provisioner")
+
+    app.lambda_handler(cfn_event("Create", url), lambda_context)
+    app.lambda_handler(cfn_event("Update", url), lambda_context)  # its own claim: fine
+
+    assert [r["Status"] for r in received] == ["SUCCESS", "SUCCESS"]
+    assert claim_owner() == DEV_STACK
+
+
+def test_second_stack_is_refused_naming_the_owner_and_its_rollback_keeps_the_claim(
+    sagemaker: Any, config_dir: Any, lambda_context: Any, response_url
+) -> None:
+    url, received = response_url
+    app = handler_module("provisioner")
+    app.lambda_handler(cfn_event("Create", url), lambda_context)
+    received.clear()
+
+    # WHEN a prod stack deploys in the same account and region
+    app.lambda_handler(cfn_event("Create", url, stack=PROD_STACK), lambda_context)
+    # AND CloudFormation rolls it back (Delete of the failed resource)
+    app.lambda_handler(cfn_event("Delete", url, stack=PROD_STACK), lambda_context)
+
+    # THEN the create failed naming the owner and the way out, and the dev claim survived
+    assert [r["Status"] for r in received] == ["FAILED", "SUCCESS"]
+    assert "'registry-workflow-dev'" in received[0]["Reason"]
+    assert "aws ssm delete-parameter --name /registry-workflow/owner-stack" in received[0]["Reason"]
+    assert claim_owner() == DEV_STACK
+
+
+def test_deleting_the_owner_releases_the_claim_for_another_stack(
+    sagemaker: Any, config_dir: Any, lambda_context: Any, response_url
+) -> None:
+    url, received = response_url
+    app = handler_module("provisioner")
+    app.lambda_handler(cfn_event("Create", url), lambda_context)
+
+    app.lambda_handler(cfn_event("Delete", url), lambda_context)
+    assert claim_owner() is None
+    app.lambda_handler(cfn_event("Create", url, stack=PROD_STACK), lambda_context)
+
+    assert [r["Status"] for r in received] == ["SUCCESS", "SUCCESS", "SUCCESS"]
+    assert "released" in received[1]["Reason"]
+    assert claim_owner() == PROD_STACK
+
+
+def test_config_team_not_deployed_fails_the_deploy_clearly_before_any_write(
+    sagemaker: Any, config_dir: Any, lambda_context: Any, response_url
+) -> None:
+    url, received = response_url
+
+    handler_module("provisioner").lambda_handler(cfn_event("Update", url, teams="rc"), lambda_context)
+
+    assert [r["Status"] for r in received] == ["FAILED"]
+    assert "team(s) algo are not in the stack's ManagedTeams (rc)" in received[0]["Reason"]
+    assert "make deploy" in received[0]["Reason"]
+    assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+    assert claim_owner() is None

@@ -15,6 +15,7 @@ from deploy_support import (
     GROUP,
     LEDGER_TABLE,
     DeployWorld,
+    config_of,
     endpoint_event,
     live_version,
     register_version,
@@ -82,14 +83,14 @@ def test_rejecting_a_version_while_it_deploys_rolls_it_back_once_it_is_live(
     # THEN v2's deployment is recorded succeeded (it did go live) and the rollback starts at once
     assert (tracked["action"], tracked["version"]) == ("succeeded", 2)
     assert (tracked["next"]["action"], tracked["next"]["version"]) == ("started", 1)
-    assert [u["EndpointConfigName"] for u in calls["UpdateEndpoint"]] == [f"{ENDPOINT}-v2", f"{ENDPOINT}-v1"]
+    assert [u["EndpointConfigName"] for u in calls["UpdateEndpoint"]] == [config_of(world, 2), config_of(world, 1)]
     assert f"{GROUP} v1: rolling back" in world.titles()
 
     # WHEN the rollback's update ends
     assert tracker(endpoint_event(world.sagemaker))["action"] == "succeeded"
 
     # THEN v1 is live again through the rollback, and v2's deployment is marked rolled back
-    assert endpoint_config(world) == f"{ENDPOINT}-v1"
+    assert endpoint_config(world) == config_of(world, 1)
     live = world.ledger.live(ENDPOINT)
     assert live is not None
     assert (live.package_arn, live.kind, live.deployment_id) == (v1, "rollback", rollback.deployment_id)
@@ -117,7 +118,7 @@ def test_a_rollback_queued_behind_a_failed_update_is_dropped(
     assert tracked["action"] == "failed"
     assert "next" not in tracked
     assert len(calls["UpdateEndpoint"]) == 1
-    assert endpoint_config(world) == f"{ENDPOINT}-v1"
+    assert endpoint_config(world) == config_of(world, 1)
     by_kind = {d.kind: d for d in world.ledger.for_endpoint(ENDPOINT) if d.version == 1}
     assert by_kind["rollback"].status == DeploymentStatus.SUPERSEDED
     live = world.ledger.live(ENDPOINT)
@@ -147,13 +148,13 @@ def test_a_rejection_that_raced_the_deployers_start_is_rolled_back_by_the_tracke
     assert (tracked["action"], tracked["version"]) == ("succeeded", 2)
     assert (tracked["next"]["action"], tracked["next"]["version"]) == ("started", 1)
     assert tracker(endpoint_event(world.sagemaker))["action"] == "succeeded"
-    assert endpoint_config(world) == f"{ENDPOINT}-v1"
+    assert endpoint_config(world) == config_of(world, 1)
     live = world.ledger.live(ENDPOINT)
     assert live is not None
     assert (live.package_arn, live.kind) == (v1, "rollback")
     [v2_record] = records_of(world, v2)
     assert v2_record.status == DeploymentStatus.ROLLED_BACK
-    assert [u["EndpointConfigName"] for u in calls["UpdateEndpoint"]] == [f"{ENDPOINT}-v2", f"{ENDPOINT}-v1"]
+    assert [u["EndpointConfigName"] for u in calls["UpdateEndpoint"]] == [config_of(world, 2), config_of(world, 1)]
 
 
 # --- endpoint events older than the deployment ---------------------------------------------------
@@ -182,14 +183,14 @@ def test_an_endpoint_event_older_than_the_deployment_leaves_it_holding_the_lock(
     # THEN the tracker concludes nothing from it: v2 keeps the lock and its update goes out
     assert early[0]["action"] == "predates_deployment"
     assert result["action"] == "started"
-    assert [u["EndpointConfigName"] for u in calls["UpdateEndpoint"]] == [f"{ENDPOINT}-v2"]
+    assert [u["EndpointConfigName"] for u in calls["UpdateEndpoint"]] == [config_of(world, 2)]
     assert "d-" in early[0]["deployment_id"]
     [deploying] = records_of(world, v2)
     assert deploying.status == DeploymentStatus.IN_PROGRESS
 
     # AND the endpoint's own InService after the update closes it: v2 live, the ledger agrees
     assert tracker(endpoint_event(world.sagemaker))["action"] == "succeeded"
-    assert endpoint_config(world) == f"{ENDPOINT}-v2"
+    assert endpoint_config(world) == config_of(world, 2)
     live = world.ledger.live(ENDPOINT)
     assert live is not None
     assert live.package_arn == v2
@@ -215,7 +216,7 @@ def test_a_deployment_closed_under_the_deployer_never_calls_update_endpoint(
     # THEN it re-reads the lock, finds it gone, and leaves the endpoint alone
     assert result["action"] == "lock_lost"
     assert "UpdateEndpoint" not in calls
-    assert endpoint_config(world) == f"{ENDPOINT}-v1"
+    assert endpoint_config(world) == config_of(world, 1)
     [v2_record] = records_of(world, v2)
     assert (v2_record.status, v2_record.failure_reason) == (DeploymentStatus.FAILED, "closed by an operator")
     live = world.ledger.live(ENDPOINT)
@@ -240,7 +241,8 @@ def test_an_approval_queued_after_the_queue_was_drained_is_started_by_the_deploy
     def tracker_first(params: dict[str, Any], **_: Any) -> None:
         # the deployer has seen v1 in flight and is about to write v2 queued: the endpoint comes
         # InService and the tracker runs first, closes v1 and finds the queue empty
-        if params.get("TableName") == LEDGER_TABLE and not drained:
+        queued_record = (params.get("Item") or {}).get("status", {}).get("S") == "queued"
+        if params.get("TableName") == LEDGER_TABLE and queued_record and not drained:
             set_endpoint_status(ENDPOINT, "InService")
             drained.append(tracker(endpoint_event(world.sagemaker)))
 
@@ -258,7 +260,7 @@ def test_an_approval_queued_after_the_queue_was_drained_is_started_by_the_deploy
     in_progress = world.ledger.in_progress(ENDPOINT)
     assert in_progress is not None
     assert in_progress.package_arn == v2
-    assert [u["EndpointConfigName"] for u in calls["UpdateEndpoint"]] == [f"{ENDPOINT}-v2"]
+    assert [u["EndpointConfigName"] for u in calls["UpdateEndpoint"]] == [config_of(world, 2)]
     assert tracker(endpoint_event(world.sagemaker))["action"] == "succeeded"
     live = world.ledger.live(ENDPOINT)
     assert live is not None

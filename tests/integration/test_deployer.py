@@ -5,20 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import REPO
+from conftest import ACCOUNT, REPO
 from deploy_support import (
     ENDPOINT,
     GROUP,
     ROLE_ARN,
     DeployWorld,
     approval_event,
+    config_of,
     endpoint_event,
     live_version,
+    model_of,
     register_version,
     set_approval,
     set_endpoint_status,
 )
 from registry_workflow import aws
+from registry_workflow.deployment import model_name_for, package_created_of
 from registry_workflow.errors import MalformedEventError
 from registry_workflow.ledger import DeploymentStatus
 from registry_workflow.local import moto_fixes
@@ -37,14 +40,14 @@ def test_fresh_endpoint_is_created_from_the_approved_package(world: DeployWorld,
 
     # THEN a model from the package, a config and the endpoint exist, tagged, and the ledger says so
     assert result["action"] == "started"
-    model = world.sagemaker.describe_model(ModelName=f"{GROUP}-v1")
+    model = world.sagemaker.describe_model(ModelName=model_of(world, 1))
     assert model["Containers"][0]["ModelPackageName"] == arn
     assert model["ExecutionRoleArn"] == ROLE_ARN
-    config = world.sagemaker.describe_endpoint_config(EndpointConfigName=f"{ENDPOINT}-v1")
+    config = world.sagemaker.describe_endpoint_config(EndpointConfigName=config_of(world, 1))
     assert config["ProductionVariants"][0]["VariantName"] == "AllTraffic"
-    assert config["ProductionVariants"][0]["ModelName"] == f"{GROUP}-v1"
+    assert config["ProductionVariants"][0]["ModelName"] == model_of(world, 1)
     endpoint = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
-    assert endpoint["EndpointConfigName"] == f"{ENDPOINT}-v1"
+    assert endpoint["EndpointConfigName"] == config_of(world, 1)
     tags = {t["Key"]: t["Value"] for t in world.sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]}
     assert tags["managed-by"] == "registry-workflow"
     assert tags["registry-workflow:model-package-arn"] == arn
@@ -52,7 +55,7 @@ def test_fresh_endpoint_is_created_from_the_approved_package(world: DeployWorld,
     record = world.ledger.in_progress(ENDPOINT)
     assert record is not None
     assert (record.version, record.status, record.package_arn) == (1, DeploymentStatus.IN_PROGRESS, arn)
-    assert record.approver == "fake-user-profile-name"
+    assert record.approver == f"arn:aws:iam::{ACCOUNT}:root"  # who approved: the caller moto saw
     assert record.strategy == "canary"
     assert world.titles() == [f"{GROUP} v1: deploying"]
 
@@ -80,7 +83,7 @@ def test_update_uses_the_projects_canary_guardrails(
 
     # THEN UpdateEndpoint got a blue/green canary with the policy's size, wait and rollback alarms
     (update,) = calls["UpdateEndpoint"]
-    assert update["EndpointConfigName"] == f"{ENDPOINT}-v2"
+    assert update["EndpointConfigName"] == config_of(world, 2)
     policy = update["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "CANARY",
@@ -92,7 +95,7 @@ def test_update_uses_the_projects_canary_guardrails(
     created = {a["AlarmName"] for a in aws.client("cloudwatch").describe_alarms()["MetricAlarms"]}
     assert {f"{ENDPOINT}-5xx", f"{ENDPOINT}-latency"} <= created
     # the same variant name as v1's config, so the guardrails apply
-    config = world.sagemaker.describe_endpoint_config(EndpointConfigName=f"{ENDPOINT}-v2")
+    config = world.sagemaker.describe_endpoint_config(EndpointConfigName=config_of(world, 2))
     assert config["ProductionVariants"][0]["VariantName"] == "AllTraffic"
     record = world.ledger.in_progress(ENDPOINT)
     assert record is not None
@@ -156,7 +159,7 @@ def test_busy_endpoint_queues_the_approval_and_the_tracker_starts_it(
     assert tracked["action"] == "nothing_in_progress"
     assert tracked["next"]["action"] == "started"
     assert tracked["next"]["version"] == 2
-    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == f"{ENDPOINT}-v2"
+    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == config_of(world, 2)
     assert world.ledger.queued(ENDPOINT) == []
     assert tracker(endpoint_event(world.sagemaker))["action"] == "succeeded"
     live = world.ledger.live(ENDPOINT)
@@ -250,7 +253,7 @@ def test_rejecting_the_live_version_rolls_back_to_the_previous_succeeded_one(
     # THEN the endpoint goes back to v1's config, recorded as a rollback
     assert result["action"] == "started"
     assert result["version"] == 1
-    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == f"{ENDPOINT}-v1"
+    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == config_of(world, 1)
     rollback = world.ledger.in_progress(ENDPOINT)
     assert rollback is not None
     assert (rollback.kind, rollback.package_arn, rollback.previous_package_arn) == ("rollback", v1, v2)
@@ -281,7 +284,7 @@ def test_rejecting_a_version_that_is_not_live_leaves_the_endpoint_alone(
 
     assert result["action"] == "not_live"
     after = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
-    assert after["EndpointConfigName"] == before["EndpointConfigName"] == f"{ENDPOINT}-v1"
+    assert after["EndpointConfigName"] == before["EndpointConfigName"] == config_of(world, 1)
     assert not {"UpdateEndpoint", "CreateModel", "CreateEndpointConfig"} & set(calls)
     assert len(world.ledger.for_endpoint(ENDPOINT)) == 1
 
@@ -302,17 +305,17 @@ def test_stale_approval_is_ignored(world: DeployWorld, deployer: Any, calls: dic
 def test_retry_after_a_crash_reuses_what_exists(
     world: DeployWorld, deployer: Any, calls: dict[str, list[dict[str, Any]]]
 ) -> None:
-    # GIVEN the model of v1 already made by an earlier, crashed attempt
+    # GIVEN the model of v1 already made by an earlier, crashed attempt (under the name it plans)
     arn = register_version(world.sagemaker)
-    world.sagemaker.create_model(
-        ModelName=f"{GROUP}-v1", Containers=[{"ModelPackageName": arn}], ExecutionRoleArn=ROLE_ARN
-    )
+    created = package_created_of(world.sagemaker.describe_model_package(ModelPackageName=arn))
+    model = model_name_for(GROUP, 1, arn, created, ROLE_ARN)
+    world.sagemaker.create_model(ModelName=model, Containers=[{"ModelPackageName": arn}], ExecutionRoleArn=ROLE_ARN)
 
     result = deployer(set_approval(world.sagemaker, arn, "Approved"))
 
     assert result["action"] == "started"
-    assert [m["ModelName"] for m in world.sagemaker.list_models()["Models"]] == [f"{GROUP}-v1"]
-    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == f"{ENDPOINT}-v1"
+    assert [m["ModelName"] for m in world.sagemaker.list_models()["Models"]] == [model] == [model_of(world, 1)]
+    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == config_of(world, 1)
 
 
 def test_unmanaged_group_and_disabled_deploys_are_ignored(

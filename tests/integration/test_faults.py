@@ -24,8 +24,10 @@ from deploy_support import (
     GROUP,
     LEDGER_TABLE,
     DeployWorld,
+    config_of,
     endpoint_event,
     make_world,
+    model_of,
     register_version,
     set_approval,
 )
@@ -323,18 +325,26 @@ def test_sns_failure_raises_and_the_retry_sends_each_channel_once(registry: Any,
 # --- DynamoDB races -------------------------------------------------------------------------------
 
 
-def run_inside_first(operation: str, action: Callable[[], Any]) -> list[Any]:
-    """Run `action` when the first `operation` call is about to go out (a concurrent invocation)."""
+def run_inside_first(
+    operation: str, action: Callable[[], Any], when: Callable[[dict[str, Any]], bool] = lambda _: True
+) -> list[Any]:
+    """Run `action` as the first `operation` call matching `when` goes out (a concurrent invocation)."""
     done: list[Any] = []
     started: list[bool] = []
 
-    def hook(**_: Any) -> None:
-        if not started:  # once: the concurrent invocation makes the same call itself
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        if not started and when(params):  # once: the concurrent invocation makes the same call itself
             started.append(True)
             done.append(action())
 
     aws.client("dynamodb").meta.events.register(f"before-call.dynamodb.{operation}", hook)
     return done
+
+
+def takes_the_endpoint_lock(params: dict[str, Any]) -> bool:
+    """The ledger's `begin` (other transactions, e.g. the audit trail's, are not the race here)."""
+    body = params.get("body") or b""
+    return b'"LOCK"' in (body if isinstance(body, bytes) else str(body).encode())
 
 
 def test_two_approvals_racing_for_one_endpoint_deploy_one_at_a_time(world: DeployWorld) -> None:
@@ -343,12 +353,12 @@ def test_two_approvals_racing_for_one_endpoint_deploy_one_at_a_time(world: Deplo
     e1 = set_approval(world.sagemaker, v1, "Approved")
     e2 = set_approval(world.sagemaker, v2, "Approved")
     # WHEN v2's approval takes the endpoint lock while v1's is about to
-    inner = run_inside_first("TransactWriteItems", lambda: invoke("deployer", e2))
+    inner = run_inside_first("TransactWriteItems", lambda: invoke("deployer", e2), when=takes_the_endpoint_lock)
     outer = invoke("deployer", e1)
     # THEN one wins the conditional write, the other is queued, and nothing is half-made
     assert inner[0]["action"] == "started"
     assert outer["action"] == "queued"
-    assert [m["ModelName"] for m in world.sagemaker.list_models()["Models"]] == [f"{GROUP}-v2"]
+    assert [m["ModelName"] for m in world.sagemaker.list_models()["Models"]] == [model_of(world, 2)]
     # AND when v2 is live the queued older approval is superseded, not deployed
     assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
     statuses = {r.version: r.status for r in world.ledger.for_endpoint(ENDPOINT)}
@@ -417,9 +427,9 @@ def test_timeout_after_model_and_config_then_retry_makes_no_twins(
     result = invoke("deployer", event)
     # THEN it resumes: one model, one config, one endpoint, one ledger record
     assert result["action"] == "started"
-    assert [m["ModelName"] for m in world.sagemaker.list_models()["Models"]] == [f"{GROUP}-v1"]
+    assert [m["ModelName"] for m in world.sagemaker.list_models()["Models"]] == [model_of(world, 1)]
     configs = world.sagemaker.list_endpoint_configs()["EndpointConfigs"]
-    assert [c["EndpointConfigName"] for c in configs] == [f"{ENDPOINT}-v1"]
+    assert [c["EndpointConfigName"] for c in configs] == [config_of(world, 1)]
     assert len(world.ledger.for_endpoint(ENDPOINT)) == 1
     assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
     record("Lambda timeout after CreateModel + CreateEndpointConfig", "retry resumed, no twins, one record")
@@ -529,14 +539,14 @@ def test_retry_after_a_timeout_following_update_endpoint_keeps_the_lock(
     assert sagemaker_calls["UpdateEndpoint"] == 1
     endpoint = world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
     assert endpoint["EndpointStatus"] == "Updating"
-    assert endpoint["PendingDeploymentSummary"]["EndpointConfigName"] == f"{ENDPOINT}-v2"
+    assert endpoint["PendingDeploymentSummary"]["EndpointConfigName"] == config_of(world, 2)
     in_progress = world.ledger.in_progress(ENDPOINT)
     assert in_progress is not None
     assert in_progress.package_arn == v2
     assert world.ledger.queued(ENDPOINT) == []
     assert world.titles() == titles_before  # no misleading "queued"
     # AND the endpoint's InService closes it once
-    assert wait_for_endpoint(world, "InService")["EndpointConfigName"] == f"{ENDPOINT}-v2"
+    assert wait_for_endpoint(world, "InService")["EndpointConfigName"] == config_of(world, 2)
     assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
     assert {r.version: r.status for r in world.ledger.for_endpoint(ENDPOINT)} == {
         1: DeploymentStatus.SUCCEEDED,
@@ -592,7 +602,7 @@ def test_a_repeated_update_endpoint_refused_as_busy_counts_as_accepted(
     def first_attempt_accepted(**_: Any) -> None:
         if not lost:  # SageMaker takes the first attempt; the call going out now is the repeat
             lost.append(True)
-            sagemaker_backends["123456789012"]["us-east-1"].update_endpoint(ENDPOINT, f"{ENDPOINT}-v2")
+            sagemaker_backends["123456789012"]["us-east-1"].update_endpoint(ENDPOINT, config_of(world, 2))
 
     world.sagemaker.meta.events.register("before-call.sagemaker.UpdateEndpoint", first_attempt_accepted)
 
@@ -607,7 +617,7 @@ def test_a_repeated_update_endpoint_refused_as_busy_counts_as_accepted(
     assert in_progress.package_arn == v2
     assert world.ledger.queued(ENDPOINT) == []
     assert f"{GROUP} v2: queued" not in world.titles()
-    assert wait_for_endpoint(world, "InService")["EndpointConfigName"] == f"{ENDPOINT}-v2"
+    assert wait_for_endpoint(world, "InService")["EndpointConfigName"] == config_of(world, 2)
     assert invoke("tracker", endpoint_event(world.sagemaker))["action"] == "succeeded"
     record("UpdateEndpoint repeated after its answer was lost", "busy refusal recognised, lock kept")
 

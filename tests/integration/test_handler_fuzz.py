@@ -146,7 +146,7 @@ def _other_type(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
-        return int(value) if value.isdigit() else [value]
+        return int(value) if value.isascii() and value.isdecimal() else [value]
     if isinstance(value, list):
         return {str(i): v for i, v in enumerate(value)}
     if isinstance(value, dict):

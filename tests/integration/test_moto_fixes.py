@@ -143,3 +143,44 @@ def test_changes_are_published_with_updated_fields(sagemaker: Any) -> None:
         ("model_package", ["ModelApprovalStatus"]),
         ("model_package", ["CustomerMetadataProperties"]),
     ]
+
+
+def test_concurrent_dynamodb_calls_are_atomic(mocked_aws: None) -> None:
+    """Twenty threads race one conditional write while others read and transact: one wins, none 500s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from registry_workflow import aws
+
+    dynamodb = aws.client("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for i in range(200):
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": f"filler-{i}"}})
+
+    def claim(i: int) -> str:
+        try:
+            dynamodb.put_item(
+                TableName="t",
+                Item={"pk": {"S": "lock"}, "owner": {"S": str(i)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+        return "won"
+
+    def churn(i: int) -> int:
+        dynamodb.transact_write_items(TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": f"new-{i}"}}}}])
+        return len(dynamodb.scan(TableName="t")["Items"])
+
+    with ThreadPoolExecutor(20) as pool:
+        claims = [pool.submit(claim, i) for i in range(20)]
+        churned = [pool.submit(churn, i) for i in range(20)]
+        outcomes = [f.result() for f in claims]
+        assert all(f.result() > 200 for f in churned)
+
+    assert outcomes.count("won") == 1
+    assert outcomes.count("ConditionalCheckFailedException") == 19

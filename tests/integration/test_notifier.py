@@ -43,7 +43,7 @@ def test_registration_reaches_sns_and_slack_with_the_actor(registry: Any, slack_
     assert sns["source"] == "custom"
     assert sns["content"]["textType"] == "client-markdown"
     assert sns["metadata"]["threadId"] == arn
-    actor = package["LastModifiedBy"]["UserProfileName"]
+    actor = package["LastModifiedBy"]["IamIdentity"]["Arn"]  # who registered it, as AWS reports the caller
     assert actor in sns["content"]["description"]
     [slack] = slack_stub.messages
     assert "rc-fraud-detection" in slack["text"]

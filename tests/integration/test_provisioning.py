@@ -10,7 +10,14 @@ from handler_loader import handler_module
 from registry_workflow import MANAGED_BY
 from registry_workflow.config import parse_config
 from registry_workflow.errors import ConfigError
-from registry_workflow.provisioning import GroupState, execute_cleanup, plan_cleanup, reconcile, verify
+from registry_workflow.provisioning import (
+    GroupState,
+    check_deployed_teams,
+    execute_cleanup,
+    plan_cleanup,
+    reconcile,
+    verify,
+)
 
 SEED_GROUPS = {"rc-fraud-detection", "rc-anti-money-laundering", "algo-recommendation-engine"}
 
@@ -78,13 +85,55 @@ def test_listing_is_paginated_not_one_describe_per_group(sagemaker: Any) -> None
     assert calls == {"ListModelPackageGroups": 3}  # ceil(240 / 100)
 
 
-def test_group_created_by_someone_else_is_reported_not_claimed(sagemaker: Any) -> None:
-    sagemaker.create_model_package_group(ModelPackageGroupName="rc-fraud-detection")
+def test_group_created_by_someone_else_is_adopted_and_then_everyone_agrees(sagemaker: Any) -> None:
+    # GIVEN a configured group someone else created (no marker, no tags)
+    arn = sagemaker.create_model_package_group(ModelPackageGroupName="rc-fraud-detection")["ModelPackageGroupArn"]
+    [before] = [r for r in verify(seed(), sagemaker).results if r.name == "rc-fraud-detection"]
+    assert before.state == GroupState.UNMANAGED
+    assert "registry-workflow provision" in before.detail  # verify says how to fix it
 
+    # WHEN provision runs
     report = reconcile(seed(), sagemaker)
 
-    assert report.names(GroupState.UNMANAGED) == ["rc-fraud-detection"]
+    # THEN it adopts the group (tags it) and says so; verify then sees no drift at all
+    assert report.names(GroupState.ADOPTED) == ["rc-fraud-detection"]
     assert set(report.names(GroupState.CREATED)) == SEED_GROUPS - {"rc-fraud-detection"}
+    tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn)["Tags"]}
+    assert tags == {"team": "rc", "project": "fraud-detection", "managed-by": MANAGED_BY}
+    assert verify(seed(), sagemaker).drift == []
+    again = reconcile(seed(), sagemaker)
+    assert again.names(GroupState.ADOPTED) == []
+    assert set(again.names(GroupState.PRESENT)) == SEED_GROUPS
+
+
+def test_rerun_after_adoption_makes_no_writes(sagemaker: Any) -> None:
+    sagemaker.create_model_package_group(ModelPackageGroupName="rc-fraud-detection")
+    reconcile(seed(), sagemaker)
+    calls = count_calls(sagemaker)
+
+    reconcile(seed(), sagemaker)
+
+    # one listing, and one tag read for the only group without the description marker
+    assert calls == {"ListModelPackageGroups": 1, "ListTags": 1}
+
+
+def test_adopted_group_is_cleaned_up_like_a_managed_one(sagemaker: Any) -> None:
+    sagemaker.create_model_package_group(ModelPackageGroupName="rc-fraud-detection")
+    sagemaker.create_model_package_group(ModelPackageGroupName="rc-not-configured")
+    reconcile(seed(), sagemaker)
+
+    plan = {item.group: item.managed for item in plan_cleanup(seed(), sagemaker)}
+
+    assert plan["rc-fraud-detection"] is True
+    assert "rc-not-configured" not in plan
+
+
+def test_config_naming_a_team_the_stack_was_not_deployed_for_is_refused() -> None:
+    config = parse_config("TEAMS=rc algo fx\nRC_PROJECTS=a\nALGO_PROJECTS=b\nFX_PROJECTS=c\n")
+
+    with pytest.raises(ConfigError, match=r"team\(s\) fx are not in the stack's ManagedTeams \(rc,algo\)"):
+        check_deployed_teams(config, ["rc", "algo"])
+    check_deployed_teams(config, ["rc", "algo", "fx", "old-team"])  # more deployed than configured: fine
 
 
 def test_verify_reports_drift_for_missing_stray_and_orphaned(sagemaker: Any) -> None:

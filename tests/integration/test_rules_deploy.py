@@ -54,6 +54,35 @@ def test_deployer_rule_is_scoped_to_managed_groups() -> None:
     assert not pattern_matches(_rule("DeployerFunction").pattern, event)
 
 
+@pytest.mark.parametrize(
+    ("group", "matches"),
+    [
+        ("rc-fraud-detection", True),
+        ("rc-a-project-added-later", True),  # a new project needs no deploy: the team prefix covers it
+        ("algo-recommendation-engine", True),
+        ("rc", False),  # the prefix is "<team>-"
+        ("rcx-fraud-detection", False),
+        ("ml-platform-experiment", False),
+    ],
+)
+def test_deployer_rule_matches_by_team_prefix(group: str, matches: bool) -> None:
+    event = load_event("model-package-approved")
+    event["detail"]["ModelPackageGroupName"] = group
+
+    assert pattern_matches(_rule("DeployerFunction").pattern, event) is matches
+
+
+def test_rules_follow_the_deployed_teams() -> None:
+    template = load_template(REPO / "template.yaml", {"ManagedTeams": "fx,risk"})
+    (rule,) = template.rules_for("DeployerFunction")
+    event = load_event("model-package-approved")
+
+    event["detail"]["ModelPackageGroupName"] = "fx-pricing"
+    assert pattern_matches(rule.pattern, event)
+    event["detail"]["ModelPackageGroupName"] = "rc-fraud-detection"
+    assert not pattern_matches(rule.pattern, event)
+
+
 def test_tracker_rule_needs_the_managed_by_tag() -> None:
     event = load_event("endpoint-in-service")
     del event["detail"]["Tags"]["managed-by"]
@@ -73,3 +102,35 @@ def test_functions_get_the_ledger_and_execution_role(function: str) -> None:
     env = load_template(REPO / "template.yaml").functions[function].environment
     assert env["LEDGER_TABLE"] == "LedgerTable"
     assert "SAGEMAKER_EXECUTION_ROLE_ARN" in env
+
+
+# --- the tracker's sweep schedule ----------------------------------------------------------------
+
+
+def test_tracker_sweeps_every_five_minutes_with_the_standard_scheduled_event() -> None:
+    template = load_template(REPO / "template.yaml")
+    [sweep] = template.schedules
+
+    assert sweep.target == "TrackerFunction"
+    assert sweep.name == "registry-workflow-dev-sweep-deployments"
+    assert sweep.expression == "rate(5 minutes)"
+    assert (sweep.dead_letter or "").endswith("TrackerDLQ")
+    event = sweep.event(region="ap-northeast-1", account="123456789012", time="2026-01-01T00:00:00Z", event_id="e-1")
+    assert (event["source"], event["detail-type"], event["detail"]) == ("aws.events", "Scheduled Event", {})
+    assert event["resources"] == [
+        "arn:aws:events:ap-northeast-1:123456789012:rule/registry-workflow-dev-sweep-deployments"
+    ]
+    # a schedule is no event-pattern rule: the tracker's one rule stays the endpoint rule
+    assert [r.name for r in template.rules_for("TrackerFunction")] == ["TrackerFunction.EndpointStateChange"]
+    for rule in template.rules:
+        assert not pattern_matches(rule.pattern, event), rule.name
+
+
+def test_the_sweep_rule_may_dead_letter_to_the_tracker_queue() -> None:
+    import yaml
+    from registry_workflow.local.template import _CfnLoader
+
+    raw = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+    [statement] = raw["Resources"]["TrackerDLQPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    sources = [s["Fn::Sub"] for s in statement["Condition"]["ArnEquals"]["aws:SourceArn"]]
+    assert any(s.endswith("rule/registry-workflow-${Stage}-sweep-deployments") for s in sources)

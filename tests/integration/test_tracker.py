@@ -11,6 +11,7 @@ from deploy_support import (
     ENDPOINT,
     GROUP,
     DeployWorld,
+    config_of,
     endpoint_event,
     register_version,
     set_approval,
@@ -108,7 +109,7 @@ def test_newest_queued_approval_wins_and_older_ones_are_superseded(
     by_version = {d.version: d for d in world.ledger.for_endpoint(ENDPOINT)}
     assert by_version[2].status == DeploymentStatus.SUPERSEDED
     assert by_version[3].status == DeploymentStatus.IN_PROGRESS
-    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == f"{ENDPOINT}-v3"
+    assert world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == config_of(world, 3)
     assert f"{GROUP} v2: superseded" in world.titles()
 
 
@@ -123,13 +124,13 @@ def test_in_service_on_the_old_config_without_a_reason_is_still_a_failure(
     deployer(set_approval(world.sagemaker, v2, "Approved"))
     from moto.sagemaker.models import sagemaker_backends
 
-    sagemaker_backends["123456789012"]["us-east-1"].endpoints[ENDPOINT].endpoint_config_name = f"{ENDPOINT}-v1"
+    sagemaker_backends["123456789012"]["us-east-1"].endpoints[ENDPOINT].endpoint_config_name = config_of(world, 1)
 
     result = tracker(endpoint_event(world.sagemaker))
 
     # THEN not a false success: the config is what counts, not the status
     assert result["action"] == "failed"
-    assert f"not {ENDPOINT}-v2" in result["detail"]
+    assert f"not {config_of(world, 2)}" in result["detail"]
 
 
 def test_unmanaged_endpoint_is_ignored(world: DeployWorld, tracker: Any) -> None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import boto3
 import pytest
 from conftest import REPO
+from registry_workflow.errors import RegistryWorkflowError
 from registry_workflow.events import parse_endpoint_event, parse_model_package_event
-from registry_workflow.local.twin import Twin
+from registry_workflow.local.twin import Twin, twin_region
 
 SPEC = {
     "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/model:1"}],
@@ -27,8 +30,8 @@ def twin(config_dir: Any) -> Iterator[Twin]:
         yield running
 
 
-def client(twin: Twin, service: str) -> Any:
-    return boto3.session.Session().client(service, endpoint_url=twin.url)
+def client(twin: Twin, service: str, region: str | None = None) -> Any:
+    return boto3.session.Session().client(service, endpoint_url=twin.url, region_name=region)
 
 
 def wait_for(condition: Any, timeout: float = 10.0) -> Any:
@@ -113,3 +116,61 @@ def test_template_resources_exist_in_the_twin(twin: Twin) -> None:
     assert any(t.endswith(":NotificationTopic") for t in topics)
     secret = client(twin, "secretsmanager").get_secret_value(SecretId="SlackWebhookSecret")
     assert json.loads(secret["SecretString"])["url"].startswith(twin.control_url)
+
+
+@pytest.mark.parametrize("shape", ["epoch-ms", "iso"])
+def test_model_package_times_come_in_either_shape_and_parse_to_one(config_dir: Any, shape: str) -> None:
+    with Twin(port=0, config_dir=REPO / "config", timestamps=shape) as twin:
+        sagemaker = client(twin, "sagemaker")
+        sagemaker.create_model_package_group(ModelPackageGroupName="algo-unplanned")
+        arn = sagemaker.create_model_package(
+            ModelPackageGroupName="algo-unplanned",
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification=SPEC,
+        )["ModelPackageArn"]
+        (event,) = wait_for(lambda: twin.log.events)
+        described = sagemaker.describe_model_package(ModelPackageName=arn)
+
+    raw = event["detail"]["CreationTime"]
+    assert isinstance(raw, int if shape == "epoch-ms" else str)
+    parsed = parse_model_package_event(json.loads(json.dumps(event))).detail
+    created = described["CreationTime"].astimezone(UTC)
+    assert parsed.creation_time == created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created.microsecond // 1000:03d}Z"
+    assert parsed.last_modified_time == parsed.creation_time
+
+
+def test_a_twin_in_another_region_lives_there(config_dir: Any) -> None:
+    with Twin(port=0, config_dir=REPO / "config", region="ap-northeast-1") as twin:
+        assert os.environ["AWS_DEFAULT_REGION"] == os.environ["AWS_REGION"] == "ap-northeast-1"
+        topics = [t["TopicArn"] for t in client(twin, "sns", "ap-northeast-1").list_topics()["Topics"]]
+        assert "arn:aws:sns:ap-northeast-1:123456789012:NotificationTopic" in topics
+        environment = twin._runtime(twin.template.functions["ValidatorFunction"]).environment
+        assert (environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"]) == ("ap-northeast-1", "ap-northeast-1")
+        assert environment["NOTIFICATION_TOPIC_ARN"] == "arn:aws:sns:ap-northeast-1:123456789012:NotificationTopic"
+
+        here = client(twin, "sagemaker", "ap-northeast-1")
+        here.create_model_package_group(ModelPackageGroupName="algo-unplanned")
+        here.create_model_package(ModelPackageGroupName="algo-unplanned", InferenceSpecification=SPEC)
+        elsewhere = client(twin, "sagemaker", "us-east-1")
+        elsewhere.create_model_package_group(ModelPackageGroupName="algo-unplanned")
+        elsewhere.create_model_package(ModelPackageGroupName="algo-unplanned", InferenceSpecification=SPEC)
+        assert twin.wait_idle()
+
+    # EventBridge is regional: only the stack's own region's change reaches its rules
+    (event,) = twin.log.events
+    assert event["region"] == "ap-northeast-1"
+    assert event["resources"][0].startswith("arn:aws:sagemaker:ap-northeast-1:")
+
+
+def test_the_region_comes_from_the_flag_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    assert twin_region() == "eu-central-1"
+    monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
+    assert twin_region() == "ap-southeast-2"
+    assert twin_region("ap-northeast-1") == "ap-northeast-1"
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert twin_region() == "us-east-1"
+    with pytest.raises(RegistryWorkflowError, match="not an AWS region"):
+        twin_region("Tokyo")

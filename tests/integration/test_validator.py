@@ -85,6 +85,34 @@ def test_unreadable_metrics_can_be_let_through_by_policy(registry: Any, lambda_c
     assert package["CustomerMetadataProperties"][STATUS_KEY] == "passed"
 
 
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ('{"auc": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+        ('{"auc": ' + "9" * 5000 + "}", "number too long"),
+        ('["auc", 0.91]', "not a JSON object"),
+        ('{"auc": NaN, "f1": Infinity}', "holds no numeric metrics"),
+    ],
+    ids=["deep", "long-integer", "not-an-object", "nan-infinity"],
+)
+def test_hostile_metrics_files_reject_the_version_with_the_reason(
+    registry: Any, lambda_context: Any, document: str, reason: str
+) -> None:
+    # GIVEN a version whose statistics file is valid-looking but hostile (~10 KB nested 5,000 deep, …)
+    uri = registry.put_metrics("rc-fraud-detection/v1/statistics.json", document)
+    arn = registry.register(metrics_uri=uri)["ModelPackageArn"]
+
+    # WHEN the validator judges it: no RecursionError or ValueError escapes (no retries, no DLQ)
+    result = validate(registry.event_for(arn), lambda_context)
+
+    # THEN it is rejected like any other bad metrics file, and the description says why
+    assert result["action"] == "rejected"
+    package = registry.describe(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert f"metrics not readable: {uri}" in package["ApprovalDescription"]
+    assert reason in package["ApprovalDescription"]
+
+
 def test_auto_approve_approves_a_passing_version(registry: Any, lambda_context: Any) -> None:
     registry.write_policy("[defaults.validation]\nmin = { auc = 0.8 }\nauto_approve = true\n")
     arn = registry.register(metrics=GOOD)["ModelPackageArn"]

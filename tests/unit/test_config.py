@@ -136,15 +136,22 @@ def test_uppercase_names_are_refused(text: str, key: str, value: str) -> None:
     assert (caught.value.key, caught.value.value) == (key, value)
 
 
-def test_a_deployable_group_must_leave_room_for_its_endpoint_names() -> None:
-    name = "p" * 45  # rc-ppp…: 48 characters, one too many for <group>-endpoint-v99999
-    with pytest.raises(ConfigError, match="at most 47") as caught:
-        parse_config(f"TEAMS=rc\nRC_PROJECTS={name}\n")
-    assert caught.value.key == "RC_PROJECTS"
+def test_a_deploying_team_must_leave_room_for_its_names() -> None:
+    team = "t" * 47  # model and config names keep "-v<N>-<digest8>" and must start with "<team>-"
+    with pytest.raises(ConfigError, match="at most 46") as caught:
+        parse_config(f"TEAMS={team}\n{team.upper()}_PROJECTS=p\n")
+    assert caught.value.key == "TEAMS"
     (project,) = parse_config(
-        f"TEAMS=rc\nRC_PROJECTS={name}\n", f'[projects."rc-{name}".deploy]\nenabled = false\n'
+        f"TEAMS={team}\n{team.upper()}_PROJECTS=p\n", f'[projects."{team}-p".deploy]\nenabled = false\n'
     ).projects
-    assert len(project.group_name) == 48
+    assert project.group_name == f"{team}-p"
+
+
+def test_a_long_group_of_a_short_team_deploys() -> None:
+    name = "p" * 58  # rc-ppp…: 61 characters; its names are cut but keep "rc-"
+    (project,) = parse_config(f"TEAMS=rc\nRC_PROJECTS={name}\n").projects
+    assert project.endpoint_name.startswith("rc-")
+    assert len(project.endpoint_name) <= 63
 
 
 def test_safe_defaults() -> None:

@@ -100,3 +100,68 @@ def test_event_without_id_is_malformed() -> None:
     with pytest.raises(MalformedEventError) as raised:
         parse_model_package_event(event)
     assert raised.value.event_id is None
+
+
+# --- CreationTime / LastModifiedTime: ISO strings (AWS's docs) or epoch milliseconds (real captures) ---
+
+#: "CreationTime": 1622695255225 is the shape of a capture from a real account (aws-samples'
+#: amazon-sagemaker-drift-detection README); the same instant as AWS's documented ISO string
+EPOCH_MS, ISO = 1622695255225, "2021-06-03T04:40:55.225Z"
+
+
+def in_shape(creation: Any, last_modified: Any) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("model-package-approved"))
+    event["detail"]["CreationTime"], event["detail"]["LastModifiedTime"] = creation, last_modified
+    return event
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        EPOCH_MS,
+        ISO,
+        "2021-06-03T04:40:55.225+00:00",
+        "2021-06-03T13:40:55.225+09:00",  # another offset, same instant
+        "2021-06-03T04:40:55.225999Z",  # finer than the epoch shape carries: truncated, not rounded
+        "2021-06-03T04:40:55.225",  # no offset: UTC
+        float(EPOCH_MS),
+    ],
+)
+def test_both_shapes_of_one_instant_parse_to_one_canonical_time(value: Any) -> None:
+    detail = parse_model_package_event(in_shape(value, value)).detail
+    assert detail.creation_time == detail.last_modified_time == ISO
+
+
+def test_the_same_event_in_both_shapes_is_one_idempotency_key() -> None:
+    from registry_workflow.handlers.intake import approval_key
+
+    as_epoch = parse_model_package_event(in_shape(EPOCH_MS, EPOCH_MS + 5000))
+    as_iso = parse_model_package_event(in_shape(ISO, "2021-06-03T04:41:00.225Z"))
+    assert approval_key(as_epoch) == approval_key(as_iso)
+    later = parse_model_package_event(in_shape(EPOCH_MS, EPOCH_MS + 5001))
+    assert approval_key(later) != approval_key(as_epoch)  # a millisecond later is another change
+
+
+@pytest.mark.parametrize("value", ["yesterday", "1622695255225", True, [], {"ms": 1}, 10**20, float("nan")])
+def test_a_time_in_neither_shape_is_malformed(value: Any) -> None:
+    with pytest.raises(MalformedEventError, match="LastModifiedTime"):
+        parse_model_package_event(in_shape(ISO, value))
+
+
+def test_endpoint_event_times_share_the_canonical_form() -> None:
+    from registry_workflow.events import parse_endpoint_event
+
+    event = copy.deepcopy(load_event("endpoint-in-service"))
+    event["detail"]["LastModifiedTime"] = EPOCH_MS
+    assert parse_endpoint_event(event).detail.last_modified_time == ISO
+
+
+def test_epoch_millis_and_event_time_agree_exactly() -> None:
+    from datetime import UTC, datetime
+
+    from registry_workflow.events import epoch_millis, event_time
+
+    moment = datetime(2021, 6, 3, 4, 40, 55, 225999, tzinfo=UTC)
+    assert epoch_millis(moment) == EPOCH_MS
+    assert epoch_millis(moment.replace(tzinfo=None)) == EPOCH_MS  # naive is UTC (moto's times)
+    assert event_time(epoch_millis(moment)) == event_time(moment.isoformat()) == ISO

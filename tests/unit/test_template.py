@@ -7,16 +7,30 @@ from typing import Any
 import yaml
 from conftest import REPO
 from registry_workflow.config import load_config
-from registry_workflow.local.template import _CfnLoader, load_template
+from registry_workflow.local.template import _CfnLoader, expand_for_each, list_parameters, load_template
 
 
 def raw_template() -> dict[str, Any]:
-    return yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+    """template.yaml as written, its Fn::ForEach loops expanded over the parameter defaults."""
+    raw = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+    defaults = {k: str(v.get("Default", "")) for k, v in raw["Parameters"].items()}
+    return expand_for_each(raw, list_parameters(raw, defaults))
 
 
-def test_managed_groups_default_matches_the_shipped_config() -> None:
-    default = raw_template()["Parameters"]["ManagedGroups"]["Default"]
-    assert default.split(",") == load_config(REPO / "config").group_names
+def test_managed_teams_default_matches_the_shipped_config() -> None:
+    default = raw_template()["Parameters"]["ManagedTeams"]["Default"]
+    assert default.split(",") == load_config(REPO / "config").teams
+
+
+def test_samconfig_deploys_the_shipped_config_teams() -> None:
+    """`sam deploy [--guided]` takes ManagedTeams from samconfig.toml: it must say what config says."""
+    import tomllib
+
+    samconfig = tomllib.loads((REPO / "samconfig.toml").read_text())
+    teams = ",".join(load_config(REPO / "config").teams)
+    for env in ("default", "dev", "prod"):
+        overrides = samconfig[env]["deploy"]["parameters"]["parameter_overrides"]
+        assert f"ManagedTeams={teams}" in overrides.split(), env
 
 
 def test_runtime_is_python312_and_layers_are_built_by_sam() -> None:

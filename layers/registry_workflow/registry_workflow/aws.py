@@ -1,4 +1,4 @@
-"""One place that makes boto3 clients: adaptive retries, shared per process, endpoint from the env.
+"""One place that makes boto3 clients: adaptive retries sized to fit a Lambda run, shared per process.
 
 boto3 itself honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`), which is how the CLI,
 the handlers and the offline twin all reach the same stand-in without code of their own.
@@ -16,11 +16,25 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow.errors import AwsOperationError
 
-#: SageMaker's control-plane limits are not published; adaptive mode backs off on throttling.
+#: total attempts per call (the first and three retries)
+MAX_ATTEMPTS = 4
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 8
+#: botocore's backoff before retry k (1-based) is at most min(2 ** (k - 1), 20) seconds (throttling scale)
+WORST_CASE_BACKOFF_SECONDS = sum(min(2 ** (k - 1), 20) for k in range(1, MAX_ATTEMPTS))
+#: the longest one call can block: 4 x (2 + 8) + (1 + 2 + 4) = 47 s, inside the deployer's and
+#: tracker's 60 s timeout with room for the rest of the run (the validator's and notifier's are longer)
+WORST_CASE_CALL_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + WORST_CASE_BACKOFF_SECONDS
+
+#: SageMaker's control-plane limits are not published; adaptive mode backs off on throttling and
+#: rate-limits the client. Attempts and timeouts are sized so one call's worst case fits a 60 s
+#: function (WORST_CASE_CALL_SECONDS); the former `max_attempts: 10` (ten retries: 11 attempts) with
+#: 5 s / 30 s timeouts could block 11 x 35 s + 131 s of backoff, about 8.6 minutes.
 RETRY_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 10},
-    connect_timeout=5,
-    read_timeout=30,
+    # total_max_attempts counts the first attempt; botocore's max_attempts counts retries only
+    retries={"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
     max_pool_connections=16,
 )
 

@@ -160,6 +160,16 @@ def parse_config(
             _check_deployable(project, key, env_source, policy_source)
             projects.append(project)
 
+    # IAM and the rules scope a team by the prefix "<team>-": it must not cover another team
+    for team in teams:
+        overlap = next((other for other in teams if other != team and other.startswith(f"{team}-")), None)
+        if overlap:
+            raise ConfigError(
+                "TEAMS",
+                overlap,
+                f"starts with {team + '-'!r}: team {team!r}'s policies would cover its groups",
+                env_source,
+            )
     unknown = sorted(set(policy_tables["projects"]) - set(seen))
     if unknown:
         raise ConfigError(
@@ -174,35 +184,36 @@ def parse_config(
 
 _LOWERCASE = (
     "must be lowercase: SageMaker lowercases endpoint, model and endpoint-config ARNs, and the IAM "
-    "policies that scope them by group name compare case"
+    "policies that scope them by team prefix compare case"
 )
-#: `<group>-endpoint-v<version>` (and the model `<group>-v<version>`) must fit 63 characters with
-#: the whole group name as their prefix, since IAM scopes them by it (up to v99999)
-MAX_DEPLOYABLE_GROUP = 63 - len("-endpoint") - len("-v99999")
+#: the longest team name whose projects deploy: model and config names are cut to 63 characters
+#: from the end of their prefix, keeping "-v<N>-<digest8>" (up to v99999), and must still start
+#: with "<team>-", the prefix IAM scopes them by
+MAX_DEPLOYABLE_TEAM = 63 - len("-v99999-12345678") - 1
 
 
 def _check_deployable(project: Project, key: str, env_source: str, policy_source: str) -> None:
-    """Names derived for deployment must start with the group name: IAM allows nothing else."""
+    """Names derived for deployment must start with "<team>-": IAM allows nothing else."""
     deploy = project.policy.deploy
     if not deploy.enabled:
         return
-    group = project.group_name
-    if not deploy.endpoint_name and len(group) > MAX_DEPLOYABLE_GROUP:
+    team, group = project.team, project.group_name
+    if len(team) > MAX_DEPLOYABLE_TEAM:
         raise ConfigError(
-            key,
-            project.name,
-            f"group {group!r} is {len(group)} characters: deployable groups have at most "
-            f"{MAX_DEPLOYABLE_GROUP} (their endpoint and config names must start with the group name); "
-            f"shorten it, or set deploy.enabled = false for it in {POLICY_FILE}",
+            "TEAMS",
+            team,
+            f"team {team!r} is {len(team)} characters: teams whose projects deploy have at most "
+            f"{MAX_DEPLOYABLE_TEAM} (model and endpoint names must start with '{team[:20]}…-'); "
+            f"shorten it, or set deploy.enabled = false for its projects in {POLICY_FILE}",
             env_source,
         )
     name = deploy.endpoint_name
-    if name and (not name.startswith(group) or len(name) > 63 - len("-v99999") or name != name.lower()):
+    if name and (not name.startswith(f"{team}-") or len(name) > 63 or name != name.lower()):
         raise ConfigError(
             f"projects.{group}.deploy.endpoint_name",
             name,
-            f"must be lowercase, start with the group name {group!r} (IAM scopes endpoints by it) and "
-            f"have at most {63 - len('-v99999')} characters",
+            f"must be lowercase, start with the team prefix {team + '-'!r} (IAM scopes endpoints by it) "
+            "and have at most 63 characters",
             policy_source,
         )
 

@@ -22,7 +22,7 @@ from typing import Any
 
 GROUP = "rc-fraud-detection"
 BUCKET = "sagemaker-demo-artifacts"
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-detection:1.0"
+IMAGE = "123456789012.dkr.ecr.{region}.amazonaws.com/fraud-detection:1.0"
 STEP_TIMEOUT = 20.0
 
 
@@ -108,7 +108,11 @@ def run(story: Story, twin: Any, repo: Path) -> None:
         f"created {', '.join(report.names(GroupState.CREATED))}",
         lambda: set(report.names(GroupState.CREATED)) == set(config.group_names),
     )
-    s3.create_bucket(Bucket=BUCKET)
+    if twin.region == "us-east-1":
+        s3.create_bucket(Bucket=BUCKET)
+    else:
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": twin.region})
+    reviewer = reviewer_client(twin)
 
     def register(version: int, metrics: dict[str, float]) -> str:
         key = f"{GROUP}/v{version}/statistics.json"
@@ -121,7 +125,12 @@ def run(story: Story, twin: Any, repo: Path) -> None:
                 ModelPackageDescription=f"Fraud detection model v{version}",
                 ModelApprovalStatus="PendingManualApproval",
                 InferenceSpecification={
-                    "Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/{GROUP}/v{version}/model.tar.gz"}],
+                    "Containers": [
+                        {
+                            "Image": IMAGE.format(region=twin.region),
+                            "ModelDataUrl": f"s3://{BUCKET}/{GROUP}/v{version}/model.tar.gz",
+                        }
+                    ],
                     "SupportedContentTypes": ["application/json"],
                     "SupportedResponseMIMETypes": ["application/json"],
                     "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large", "ml.m5.xlarge"],
@@ -158,13 +167,13 @@ def run(story: Story, twin: Any, repo: Path) -> None:
     story.expect("v1 announced on Slack (registered, validated)", lambda: announced(v1) >= 2)
 
     story.step("a reviewer approves v1 (aws sagemaker update-model-package --model-approval-status Approved)")
-    sagemaker.update_model_package(ModelPackageArn=v1, ModelApprovalStatus="Approved", ApprovalDescription="LGTM")
+    reviewer.update_model_package(ModelPackageArn=v1, ModelApprovalStatus="Approved", ApprovalDescription="LGTM")
     story.expect(f"endpoint {endpoint} created", lambda: sagemaker.describe_endpoint(EndpointName=endpoint))
     story.expect(
         "endpoint InService on v1's config",
         lambda: (
             sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
-            and endpoint_config().endswith("v1")
+            and "-v1-" in endpoint_config()
         ),
     )
     story.expect("ledger: v1 succeeded, live", lambda: live_version() == 1)
@@ -180,7 +189,7 @@ def run(story: Story, twin: Any, repo: Path) -> None:
     story.step("register v3 with better metrics (auc 0.92), and approve it")
     v3 = register(3, {"auc": 0.92, "accuracy": 0.94})
     story.expect("v3 validated: stamped passed", lambda: stamp(v3) == "passed")
-    sagemaker.update_model_package(ModelPackageArn=v3, ModelApprovalStatus="Approved")
+    reviewer.update_model_package(ModelPackageArn=v3, ModelApprovalStatus="Approved")
     story.expect(
         f"guarded update started ({project.policy.deploy.strategy}, {project.policy.deploy.traffic_percent}%)",
         lambda: any(d.version == 3 and d.status in {"in_progress", "succeeded"} for d in ledger.for_endpoint(endpoint)),
@@ -188,10 +197,10 @@ def run(story: Story, twin: Any, repo: Path) -> None:
     story.expect("endpoint InService on v3's config; ledger: v3 live", lambda: live_version() == 3)
 
     story.step("a reviewer rejects v3, the live version")
-    sagemaker.update_model_package(
+    reviewer.update_model_package(
         ModelPackageArn=v3, ModelApprovalStatus="Rejected", ApprovalDescription="Drift seen in shadow traffic"
     )
-    story.expect("rolled back: v1 live again", lambda: live_version() == 1 and endpoint_config().endswith("v1"))
+    story.expect("rolled back: v1 live again", lambda: live_version() == 1 and "-v1-" in endpoint_config())
     story.expect(
         "ledger: v3's deployment marked rolled_back",
         lambda: any(d.version == 3 and d.status == "rolled_back" for d in ledger.for_endpoint(endpoint)),
@@ -230,6 +239,19 @@ def run(story: Story, twin: Any, repo: Path) -> None:
     )
     print(status.stdout or status.stderr)
     story.expect("status shows v1 live on the endpoint", lambda: re.search(rf"{endpoint}\s+v1\s", status.stdout))
+
+
+def reviewer_client(twin: Any) -> Any:
+    """SageMaker as a reviewer, an IAM user of the twin: the gate refuses an approval by the registrant."""
+    import boto3
+
+    from registry_workflow import aws
+
+    iam = aws.client("iam")
+    iam.create_user(UserName="reviewer")
+    key = iam.create_access_key(UserName="reviewer")["AccessKey"]
+    session = boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    return session.client("sagemaker", endpoint_url=twin.url, region_name=twin.region)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,11 @@ Pure parts first (names, `DeploymentConfig`, alarms), then `DeploymentService`, 
 the deployer and tracker Lambdas run. Facts designed against (../shared/AWS-FACTS.md):
 
 * names of models, endpoint configs and endpoints: ≤ 63 characters of ``[a-zA-Z0-9](-*[a-zA-Z0-9])*``;
-  ours are deterministic per version, so a retry after a crash meets "Cannot create already
-  existing …" and carries on instead of making twins;
+  ours are ``<group>-v<N>-<digest>`` and ``<endpoint>-v<N>-<digest>``, the digest of what the
+  resource is (package ARN + its CreationTime + execution role; the config's variants). A retry
+  of a deployment meets "Cannot create already existing …" for the SAME resource and carries on;
+  a deployment that differs in anything (a fixed instance type, a recreated group's v1, another
+  role) gets new names, so nothing stale is reused;
 * the endpoint config keeps the same variant name every version, so guardrails apply;
 * a failed `UpdateEndpoint` leaves the endpoint `InService` on the OLD config: a deployment has
   succeeded only when `DescribeEndpoint` shows the expected `EndpointConfigName`;
@@ -28,7 +31,11 @@ the deployer and tracker Lambdas run. Facts designed against (../shared/AWS-FACT
   update failed. The tracker also reads the version again on success: rejected meanwhile (a
   rejection that raced the deployer's start), the rollback is queued there and started;
 * an endpoint none of our deployments ever went live on (made elsewhere) is adopted: one AddTags
-  of ``managed-by`` before the first UpdateEndpoint, so the tracker's rule sees its events.
+  of ``managed-by`` as soon as the deployer sees it, before the approval is started OR queued,
+  so the tracker's rule sees the event that ends its busy state;
+* what no event will ever end — a lock left by a killed run whose event was lost, a queue whose
+  endpoint went idle unseen — is ended by `sweep`, which an EventBridge schedule runs through
+  the tracker: stale locks are released (`_release_if_stale`), idle endpoints' queues started.
 
 Calls per deployment (SageMaker): fresh endpoint 5 (DescribeModelPackage, DescribeEndpoint,
 CreateModel, CreateEndpointConfig, CreateEndpoint); update 5 (… UpdateEndpoint) plus one
@@ -36,21 +43,26 @@ PutMetricAlarm per created alarm (and one AddTags when an endpoint is adopted). 
 success: DescribeEndpoint, DescribeModelPackage (still approved?) and one AddTags once the new
 config is verified (so the endpoint's tags never name a version that failed to go live; a
 tagging failure is logged and counted as ``EndpointTagFailures``, never undoes the record).
+The sweep: one consistent ledger Query per deploy-enabled project; an endpoint holding a lock or
+a queue adds DescribeEndpoint and what closing or starting takes, for at most
+`SWEEP_MAX_ENDPOINTS` endpoints per run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
-from registry_workflow.errors import AwsOperationError, ConfigError, DeploymentConflictError
+from registry_workflow.deadline import UNLIMITED, Deadline
+from registry_workflow.errors import AwsOperationError, ConfigError, DeploymentConflictError, RegistryWorkflowError
 from registry_workflow.ledger import (
     Deployment,
     DeploymentLedger,
@@ -63,7 +75,7 @@ from registry_workflow.ledger import (
 from registry_workflow.observability import logger, metrics
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from registry_workflow.config import Project
     from registry_workflow.policy import DeployPolicy
@@ -80,6 +92,11 @@ BUSY = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
 TERMINAL = {"InService", "Failed", "UpdateRollbackFailed", "OutOfService"}
 APPROVED, REJECTED, COMPLETED = "Approved", "Rejected", "Completed"
 
+#: endpoints holding a lock or a queue that one sweep acts on (the rest wait for the next run)
+SWEEP_MAX_ENDPOINTS = 25
+#: a sweep starts no more endpoints once the invocation has less left than this (seconds)
+SWEEP_MARGIN_SECONDS = 15.0
+
 #: alarms created per endpoint when `deploy.create_alarms` is on (AWS/SageMaker metrics)
 ALARM_5XX_SUFFIX = "-5xx"
 ALARM_LATENCY_SUFFIX = "-latency"
@@ -87,28 +104,62 @@ ALARM_LATENCY_SUFFIX = "-latency"
 LATENCY_P99_THRESHOLD_US = 1_000_000.0
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+#: hex characters of the digest in model and endpoint-config names (32 bits: a collision needs
+#: two different deployments of one version of one group, not a birthday among all names)
+NAME_DIGEST_LENGTH = 8
 
 
 # --- names ---------------------------------------------------------------------------------------
 
 
-def versioned_name(prefix: str, version: int) -> str:
-    """`{prefix}-v{version}`, shortened with a hash of the full name when over 63 characters."""
+def model_name_for(group: str, version: int, package_arn: str, package_created: str, role_arn: str) -> str:
+    """`<group>-v<N>-<digest>`: the digest of what the model is made of.
+
+    The package ARN with its CreationTime (after a cleanup and a new provision, versions restart
+    at 1 under the same ARNs: the creation time tells the new v1 from the old one) and the
+    execution role the model runs as.
+    """
+    return distinct_name(group, version, package_arn, package_created, role_arn)
+
+
+def endpoint_config_name_for(endpoint: str, version: int, variants: list[dict[str, Any]]) -> str:
+    """`<endpoint>-v<N>-<digest>`: the digest of the config's `ProductionVariants` (model, variant, capacity)."""
+    return distinct_name(endpoint, version, json.dumps(variants, sort_keys=True, separators=(",", ":")))
+
+
+def distinct_name(prefix: str, version: int, *identity: str) -> str:
+    """`{prefix}-v{version}-{digest}` within 63 characters; the digest covers prefix, version and identity.
+
+    Deterministic: a retry of the same deployment meets "already exists" for the SAME resource and
+    carries on; anything that makes a deployment distinct (package, role, capacity) makes a new
+    name, so nothing stale is reused. A long prefix is cut, never its start: names begin with the
+    group's (or endpoint's) leading characters, `<team>-` included for teams up to 46 characters.
+    """
     suffix = f"-v{version}"
-    name = f"{prefix}{suffix}"
-    if len(name) <= MAX_NAME:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    digest = hashlib.sha256("\0".join((prefix, str(version), *identity)).encode()).hexdigest()[:NAME_DIGEST_LENGTH]
     keep = MAX_NAME - len(suffix) - len(digest) - 1
-    return f"{prefix[:keep].rstrip('-')}-{digest}{suffix}"
+    return f"{prefix[:keep].rstrip('-')}{suffix}-{digest}"
 
 
-def model_name_for(group: str, version: int) -> str:
-    return versioned_name(group, version)
+def package_created_of(package: dict[str, Any]) -> str:
+    """A version's `CreationTime` (DescribeModelPackage) as one stable string: part of its identity."""
+    created = package.get("CreationTime")
+    if isinstance(created, datetime):
+        return (created if created.tzinfo else created.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return str(created or "")
 
 
-def endpoint_config_name_for(endpoint: str, version: int) -> str:
-    return versioned_name(endpoint, version)
+def production_variants(policy: DeployPolicy, model_name: str) -> list[dict[str, Any]]:
+    """`ProductionVariants` of an endpoint config (one variant, the same name every version)."""
+    return [
+        {
+            "VariantName": policy.variant_name,
+            "ModelName": model_name,
+            "InitialInstanceCount": policy.instance_count,
+            "InstanceType": policy.instance_type,
+            "InitialVariantWeight": 1.0,
+        }
+    ]
 
 
 def is_valid_name(name: str) -> bool:
@@ -205,6 +256,44 @@ def is_deployable(package: dict[str, Any]) -> bool:
 # --- orchestration -------------------------------------------------------------------------------
 
 
+@dataclass
+class SweepReport:
+    """What one scheduled sweep did: endpoints checked, those holding a lock or a queue, what each came to."""
+
+    checked: int = 0
+    pending: list[str] = field(default_factory=list)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    left_for_next_run: list[str] = field(default_factory=list)
+
+    @property
+    def released(self) -> list[str]:
+        return [e for e, o in self.outcomes.items() if o.action == "lock_released"]
+
+    @property
+    def started(self) -> list[str]:
+        return [e for e, o in self.outcomes.items() if "started" in _actions(o)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": "swept",
+            "checked": self.checked,
+            "pending": list(self.pending),
+            "locks_released": self.released,
+            "queues_started": self.started,
+            "left_for_next_run": list(self.left_for_next_run),
+            "outcomes": {e: o.as_dict() for e, o in self.outcomes.items()},
+        }
+
+
+def _actions(outcome: Outcome | None) -> list[str]:
+    """The actions of an outcome and the ones it led to (`next`), in order."""
+    found: list[str] = []
+    while outcome is not None:
+        found.append(outcome.action)
+        outcome = outcome.next
+    return found
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one event did; returned by the handlers (and logged)."""
@@ -267,16 +356,21 @@ class DeploymentService:
         sagemaker: Any | None = None,
         cloudwatch: Any | None = None,
         notifier: Callable[..., None] | None = None,
+        deadline: Deadline = UNLIMITED,
     ) -> None:
         self.ledger = ledger
+        #: when the invocation ends: bounds Slack's retries and the sweep's work
+        self.deadline = deadline
         self.execution_role_arn = execution_role_arn
         self.sagemaker = sagemaker or aws.client("sagemaker")
         self._cloudwatch = cloudwatch
         self._notifier = notifier
 
     @classmethod
-    def from_env(cls) -> DeploymentService:
-        return cls(DeploymentLedger.from_env(), execution_role_arn=os.environ.get(EXECUTION_ROLE_ENV, ""))
+    def from_env(cls, *, deadline: Deadline = UNLIMITED) -> DeploymentService:
+        return cls(
+            DeploymentLedger.from_env(), execution_role_arn=os.environ.get(EXECUTION_ROLE_ENV, ""), deadline=deadline
+        )
 
     # --- approvals -------------------------------------------------------------------------
 
@@ -320,14 +414,19 @@ class DeploymentService:
         record = replace(record, previous_package_arn=live.package_arn if live else None)
         if inflight is not None and inflight.package_arn == arn:
             return Outcome("duplicate", inflight.deployment_id, version, "this version is being deployed")
-        if live is not None and live.package_arn == arn and inflight is None:
+        if live is not None and live.endpoint_config_name == record.endpoint_config_name and inflight is None:
+            # the very deployment this approval would make (same package, role and capacity)
             logger.info("approval of the live version: nothing to deploy", extra=log)
             return Outcome("already_live", live.deployment_id, version)
-        newer = max((d for d in (live, inflight) if d is not None), key=lambda d: d.version, default=None)
-        if newer is not None and newer.version > version:
+        newer = next((d for d in (live, inflight) if d is not None and _is_newer(d, record)), None)
+        if newer is not None:
             return self._supersede(project, record, f"v{newer.version} is newer ({newer.status} on {endpoint})")
 
         description = self._describe_endpoint(endpoint)
+        if description is not None and live is None and inflight is None:
+            # an endpoint made elsewhere: tagged now, even if the approval is queued, so the
+            # tracker's rule (managed-by tag) sees the event that ends its busy state
+            self._adopt(description)
         if inflight is not None or (description and description["EndpointStatus"] in BUSY):
             why = (
                 f"deployment {inflight.deployment_id} (v{inflight.version}) is in progress"
@@ -482,6 +581,60 @@ class DeploymentService:
                 outcome = replace(outcome, next=started)
         return outcome
 
+    def sweep(self, projects: Iterable[Project], *, max_endpoints: int | None = None) -> SweepReport:
+        """The scheduled sweep: free stale locks and start stranded queues, no event needed.
+
+        Each project's endpoint costs one consistent Query (its records and lock); only an endpoint
+        holding a lock or a queue costs more (DescribeEndpoint, then what starting or closing
+        takes). At most `max_endpoints` (`SWEEP_MAX_ENDPOINTS`) such endpoints are acted on, and
+        none once the invocation has less than `SWEEP_MARGIN_SECONDS` left: the rest wait for the
+        next run. One endpoint's AWS error does not stop the others; the first is raised at the end
+        (the run is retried, and the function's error alarm sees it).
+        """
+        limit = SWEEP_MAX_ENDPOINTS if max_endpoints is None else max_endpoints
+        report = SweepReport()
+        errors: list[RegistryWorkflowError] = []
+        for project in projects:
+            endpoint = project.endpoint_name
+            if len(report.pending) >= limit or not self.deadline.allows(0, SWEEP_MARGIN_SECONDS):
+                report.left_for_next_run.append(endpoint)
+                continue
+            try:
+                state = self.ledger.snapshot(endpoint)
+                report.checked += 1
+                if state.lock_id is None and not state.queued:
+                    continue
+                report.pending.append(endpoint)
+                outcome = self._sweep_endpoint(project, state)
+            except RegistryWorkflowError as exc:
+                logger.error("sweep failed for an endpoint", extra={"endpoint": endpoint, "reason": str(exc)})
+                metrics.add_metric(name="SweepErrors", unit="Count", value=1)
+                errors.append(exc)
+                continue
+            if outcome is not None:
+                report.outcomes[endpoint] = outcome
+        logger.info("sweep done", extra=report.as_dict())
+        if report.released:
+            metrics.add_metric(name="SweepLocksReleased", unit="Count", value=len(report.released))
+        if report.started:
+            metrics.add_metric(name="SweepQueuesStarted", unit="Count", value=len(report.started))
+        if errors:
+            raise errors[0]
+        return report
+
+    def _sweep_endpoint(self, project: Project, state: EndpointSnapshot) -> Outcome | None:
+        """One endpoint holding a lock or a queue: release the lock if stale, then start the queue if idle."""
+        inflight = state.in_progress
+        released = None
+        if inflight is not None:
+            if not self._release_if_stale(project, inflight):
+                return None  # a live deployment (or a busy endpoint): its own event will close it
+            released = Outcome("lock_released", inflight.deployment_id, inflight.version)
+        started = self._start_if_idle(project, inflight.endpoint if inflight else project.endpoint_name)
+        if released is not None:
+            return replace(released, next=started)
+        return started
+
     def _release_if_stale(self, project: Project, inflight: Deployment) -> bool:
         """Close a lock that no run will close; True when the endpoint is free again.
 
@@ -589,7 +742,7 @@ class DeploymentService:
                     chosen = record
                 else:
                     self._supersede_queued(project, record, "the rejected version is no longer live")
-            elif live is not None and live.version >= record.version:
+            elif live is not None and not _is_newer(record, live):
                 self._supersede_queued(project, record, f"v{live.version} is live")
             elif not is_deployable(self._describe_package(record.package_arn)):
                 self._supersede_queued(project, record, "no longer Approved")
@@ -621,6 +774,8 @@ class DeploymentService:
         self, project: Project, record: Deployment, description: dict[str, Any] | None, *, recheck: bool = True
     ) -> Outcome:
         self._role(project)  # bad config fails before any write
+        # names of what it deploys now: a queued record may wait across a policy change
+        record = self._named(project, record)
         try:
             record = self.ledger.begin(record)
         except DeploymentConflictError as exc:
@@ -698,15 +853,7 @@ class DeploymentService:
             "CreateEndpointConfig",
             self.sagemaker.create_endpoint_config,
             EndpointConfigName=record.endpoint_config_name,
-            ProductionVariants=[
-                {
-                    "VariantName": policy.variant_name,
-                    "ModelName": record.model_name,
-                    "InitialInstanceCount": policy.instance_count,
-                    "InstanceType": policy.instance_type,
-                    "InitialVariantWeight": 1.0,
-                }
-            ],
+            ProductionVariants=production_variants(policy, record.model_name),
             Tags=tags,
         )
         if description is None:
@@ -723,10 +870,6 @@ class DeploymentService:
         if policy.create_alarms:
             for alarm in alarm_definitions(record.endpoint, policy.variant_name):
                 self._aws("cloudwatch:PutMetricAlarm", self.cloudwatch.put_metric_alarm, **alarm)
-        if record.kind == "deploy" and record.previous_package_arn is None and description.get("EndpointArn"):
-            # nothing of ours ever went live here: an endpoint made elsewhere is adopted, so the
-            # tracker's rule (managed-by tag) sees its events; the version tags follow on success
-            self._aws("AddTags", self.sagemaker.add_tags, ResourceArn=description["EndpointArn"], Tags=tags)
         self._check_lock(record)
         try:
             self._aws(
@@ -741,6 +884,21 @@ class DeploymentService:
                 raise
             return True
         return False
+
+    def _adopt(self, description: dict[str, Any]) -> None:
+        """Tag an endpoint none of our deployments went live on `managed-by` (AddTags is idempotent).
+
+        Done where the deployer first sees it, before queueing or starting: the tracker's rule
+        then sees the event that ends its busy state, and every later start (by the tracker, on
+        that event, or by the sweep) finds it tagged. The version tags follow on success.
+        """
+        arn = description.get("EndpointArn")
+        if not arn:
+            return
+        self._aws(
+            "AddTags", self.sagemaker.add_tags, ResourceArn=arn, Tags=[{"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}]
+        )
+        logger.info("endpoint adopted", extra={"endpoint": description.get("EndpointName"), "endpoint_arn": arn})
 
     def _check_lock(self, record: Deployment) -> None:
         holder = self.ledger.lock_holder(record.endpoint)
@@ -806,25 +964,45 @@ class DeploymentService:
             if candidate.package_arn in seen:
                 continue
             seen.add(candidate.package_arn)
-            if self._describe_package(candidate.package_arn).get("ModelApprovalStatus") == APPROVED:
+            package = self._describe_package(candidate.package_arn)
+            if candidate.package_created and package_created_of(package) != candidate.package_created:
+                continue  # the group was recreated: that ARN is another version now
+            if package.get("ModelApprovalStatus") == APPROVED:
                 return candidate
         return None
 
     def _record(self, project: Project, package: dict[str, Any], trigger: str) -> Deployment:
         arn, version = package["ModelPackageArn"], int(package["ModelPackageVersion"])
         endpoint = project.endpoint_name
-        return Deployment(
+        record = Deployment(
             deployment_id=deployment_id_for(endpoint, arn, trigger),
             endpoint=endpoint,
             group=project.group_name,
             version=version,
             package_arn=arn,
-            model_name=model_name_for(project.group_name, version),
-            endpoint_config_name=endpoint_config_name_for(endpoint, version),
+            model_name="",
+            endpoint_config_name="",
             strategy=project.policy.deploy.strategy,
             approver=self._actor(package),
             approval_description=package.get("ApprovalDescription"),
+            package_created=package_created_of(package),
         )
+        return self._named(project, record)
+
+    def _named(self, project: Project, record: Deployment) -> Deployment:
+        """`record` with the model and config names of what it deploys now (package, role, policy).
+
+        Run when a record is made and again when it starts, so a queued approval deploys the policy
+        in force when it starts under names that say so. A started record keeps its names: a retry
+        meets the same resources.
+        """
+        role = project.policy.deploy.execution_role_arn or self.execution_role_arn
+        model = model_name_for(
+            project.group_name, record.version, record.package_arn, record.package_created or "", role
+        )
+        variants = production_variants(project.policy.deploy, model)
+        config = endpoint_config_name_for(record.endpoint, record.version, variants)
+        return replace(record, model_name=model, endpoint_config_name=config)
 
     def _role(self, project: Project) -> str:
         role = project.policy.deploy.execution_role_arn or self.execution_role_arn
@@ -853,6 +1031,10 @@ class DeploymentService:
             raise aws.as_operation_error("DescribeEndpoint", exc) from exc
         except BotoCoreError as exc:
             raise aws.as_operation_error("DescribeEndpoint", exc) from exc
+
+    def describe_package(self, arn: str) -> dict[str, Any]:
+        """The version now (DescribeModelPackage); a deleted one says `ModelPackageStatus: Deleted`."""
+        return self._describe_package(arn)
 
     def _describe_package(self, arn: str) -> dict[str, Any]:
         """The version now; a deleted one (no approval, no status) is never deployable."""
@@ -921,14 +1103,33 @@ class DeploymentService:
             actor=actor or record.approver,
             reason=reason or record.failure_reason,
             endpoint=record.endpoint,
-            region=self.sagemaker.meta.region_name or "us-east-1",
+            region=self.sagemaker.meta.region_name,
         )
         try:
-            (self._notifier or notify)(notification, project)
+            (self._notifier or notify)(notification, project, deadline=self.deadline)
             metrics.add_metric(name="NotificationsSent", unit="Count", value=1)
         except Exception:  # noqa: BLE001 - a lost message must not undo a deployment already under way
             metrics.add_metric(name="NotificationFailures", unit="Count", value=1)
             logger.exception("notification failed", extra={"kind": kind, "deployment_id": record.deployment_id})
+
+
+def _is_newer(candidate: Deployment, than: Deployment) -> bool:
+    """Whether `candidate`'s version came after `than`'s.
+
+    By creation time when both are known: versions restart at 1 when a group is recreated
+    (cleanup, then provision), and an old group's v3 is not newer than the new group's v1.
+    """
+    if candidate.package_created and than.package_created:
+        return _parse_iso(candidate.package_created) > _parse_iso(than.package_created)
+    return candidate.version > than.version
+
+
+def _parse_iso(timestamp: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _parse_ledger_time(timestamp: str | None) -> datetime | None:

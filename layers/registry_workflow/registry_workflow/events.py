@@ -6,13 +6,15 @@ status), tolerant of everything real events may omit. The envelope mirrors Power
 pulls every model it has into a cold start (see docs/performance.md).
 
 Facts designed against (../shared/AWS-FACTS.md): `UpdatedModelPackageFields` may be absent;
-`LastModifiedTime` is ISO-8601 in model-package events and epoch milliseconds in endpoint events;
-`EndpointStatus` is `IN_SERVICE` in events and `InService` in `DescribeEndpoint`.
+`CreationTime` / `LastModifiedTime` come as ISO-8601 strings (AWS's docs) or as epoch milliseconds
+(events captured from real accounts, and endpoint events): both are read, and normalised here,
+once, to one canonical string (`event_time`), so the same instant is one idempotency key whatever
+its shape; `EndpointStatus` is `IN_SERVICE` in events and `InService` in `DescribeEndpoint`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -37,12 +39,18 @@ class ModelPackageDetail(BaseModel):
     arn: str = Field(alias="ModelPackageArn", pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/")
     approval_status: ApprovalStatus = Field(alias="ModelApprovalStatus")
     package_status: str | None = Field(default=None, alias="ModelPackageStatus")
+    #: canonical times (`event_time`): "2021-06-03T04:40:55.225Z", whichever shape the event used
     creation_time: str | None = Field(default=None, alias="CreationTime")
     last_modified_time: str | None = Field(default=None, alias="LastModifiedTime")
     updated_fields: list[str] | None = Field(default=None, alias="UpdatedModelPackageFields")
     approval_description: str | None = Field(default=None, alias="ApprovalDescription")
     customer_metadata: dict[str, str] | None = Field(default=None, alias="CustomerMetadataProperties")
     model_metrics: dict[str, Any] | None = Field(default=None, alias="ModelMetrics")
+
+    @field_validator("creation_time", "last_modified_time", mode="before")
+    @classmethod
+    def _canonical_time(cls, value: Any) -> str | None:
+        return None if value is None else event_time(value)
 
     @property
     def is_creation(self) -> bool:
@@ -69,7 +77,12 @@ class EndpointDetail(BaseModel):
     endpoint_config_name: str | None = Field(default=None, alias="EndpointConfigName")
     status: str = Field(alias="EndpointStatus")
     tags: dict[str, str] = Field(default_factory=dict, alias="Tags")
-    last_modified_time: int | str | None = Field(default=None, alias="LastModifiedTime")
+    last_modified_time: str | None = Field(default=None, alias="LastModifiedTime")
+
+    @field_validator("last_modified_time", mode="before")
+    @classmethod
+    def _canonical_time(cls, value: Any) -> str | None:
+        return None if value is None else event_time(value)
 
     @field_validator("status")
     @classmethod
@@ -151,6 +164,47 @@ def normalise_endpoint_status(value: str) -> str:
 def to_event_spelling(status: str) -> str:
     """`InService` → `IN_SERVICE` (how EventBridge writes it)."""
     return next(k for k, v in _STATUS.items() if v == normalise_endpoint_status(status))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def event_time(value: Any) -> str:
+    """An event timestamp in its canonical form, ISO-8601 UTC to the millisecond ("…T04:40:55.225Z").
+
+    Accepts both shapes SageMaker's events use: epoch milliseconds (`1622695255225`) and ISO-8601
+    strings (`"2021-06-03T04:40:55.225Z"`, any offset, any precision; naive means UTC). Finer
+    precision is truncated to the millisecond, the precision of the epoch shape, so both shapes of
+    one instant give one string. Anything else raises ValueError (a malformed event).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected epoch milliseconds or an ISO-8601 string, got {type(value).__name__}")
+    if isinstance(value, int | float):
+        try:
+            moment = _EPOCH + timedelta(milliseconds=int(value))
+        except (OverflowError, ValueError):
+            raise ValueError(f"epoch milliseconds out of range: {value!r}") from None
+    else:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"not an ISO-8601 time: {value[:40]!r}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return _format_millis(moment)
+
+
+def epoch_millis(moment: datetime) -> int:
+    """A datetime as epoch milliseconds (exact, truncated like `event_time`; naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MILLISECOND
+
+
+def _format_millis(moment: datetime) -> str:
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def utc_now_iso() -> str:

@@ -55,6 +55,16 @@ class DeploymentStatus(StrEnum):
     SUPERSEDED = "superseded"
 
 
+#: the audit trail's name for each status a deployment reaches
+_AUDIT_KIND = {
+    DeploymentStatus.QUEUED: "queued",
+    DeploymentStatus.IN_PROGRESS: "deploying",
+    DeploymentStatus.SUCCEEDED: "deployed",
+    DeploymentStatus.FAILED: "failed",
+    DeploymentStatus.ROLLED_BACK: "rolled_back",
+    DeploymentStatus.SUPERSEDED: "superseded",
+}
+
 FINISHED = {
     DeploymentStatus.SUCCEEDED,
     DeploymentStatus.FAILED,
@@ -88,6 +98,8 @@ class Deployment:
     updated_at: str = ""
     started_at: str | None = None
     finished_at: str | None = None
+    #: the version's CreationTime: tells a version from a later one reusing its ARN (group recreated)
+    package_created: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -233,7 +245,9 @@ class DeploymentLedger:
         kwargs: dict[str, Any] = {"TableName": self.table_name, "ProjectionExpression": "pk"}
         while True:
             page = self._call("Scan", self.client.scan, **kwargs)
-            names.update(i["pk"]["S"].removeprefix("ENDPOINT#") for i in page.get("Items", []))
+            keys = (i["pk"]["S"] for i in page.get("Items", []))
+            # the table also holds the audit trail (AUDIT#) and the gate's records (PACKAGE#)
+            names.update(k.removeprefix("ENDPOINT#") for k in keys if k.startswith("ENDPOINT#"))
             if "LastEvaluatedKey" not in page:
                 return sorted(names)
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -263,6 +277,7 @@ class DeploymentLedger:
             if existing is None:  # pragma: no cover - deleted between the two calls
                 raise
             return existing, False
+        self._audit(record, record.status, record.failure_reason)
         return record, True
 
     def begin(self, record: Deployment) -> Deployment:
@@ -314,6 +329,7 @@ class DeploymentLedger:
                 f"endpoint {record.endpoint} is held by "
                 f"{holder.deployment_id if holder else 'a finished deployment'}: {exc}"
             ) from None
+        self._audit(started, DeploymentStatus.IN_PROGRESS, attempt=now)
         return started
 
     def finish(self, record: Deployment, status: DeploymentStatus, failure_reason: str | None = None) -> bool:
@@ -335,7 +351,10 @@ class DeploymentLedger:
                 ),
             }
         }
-        return self._transact_release(record, update)
+        if not self._transact_release(record, update):
+            return False
+        self._audit(record, status, failure_reason)
+        return True
 
     def requeue(self, record: Deployment, reason: str) -> bool:
         """Put an in-progress deployment back in the queue (the endpoint turned out busy)."""
@@ -351,7 +370,10 @@ class DeploymentLedger:
                 ),
             }
         }
-        return self._transact_release(record, update)
+        if not self._transact_release(record, update):
+            return False
+        self._audit(record, DeploymentStatus.QUEUED, reason, attempt=now)
+        return True
 
     def transition(
         self,
@@ -379,7 +401,35 @@ class DeploymentLedger:
             )
         except _ConditionFailed:
             return False
+        self._audit(record, status, failure_reason)
         return True
+
+    def _audit(
+        self, record: Deployment, status: DeploymentStatus, reason: str | None = None, *, attempt: str = ""
+    ) -> None:
+        """One audit entry per status a deployment reaches (the trail shares this table)."""
+        from registry_workflow.audit import AuditTrail
+
+        kind = _AUDIT_KIND[status]
+        if record.kind == "rollback" and status == DeploymentStatus.SUCCEEDED:
+            reason = reason or f"rolled back to v{record.version}"
+        AuditTrail(self.table_name, self._client).record(
+            record.group,
+            kind,
+            key=f"deploy:{record.deployment_id}:{status}:{attempt}",
+            actor="registry-workflow",
+            version=record.version,
+            package_arn=record.package_arn,
+            reason=reason,
+            details={
+                "deployment_id": record.deployment_id,
+                "endpoint": record.endpoint,
+                "deployment": record.kind,
+                "endpoint_config": record.endpoint_config_name,
+                "approver": record.approver,
+                "rollback_of": record.rollback_of,
+            },
+        )
 
     # --- plumbing ----------------------------------------------------------------------------
 

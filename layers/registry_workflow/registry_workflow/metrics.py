@@ -11,6 +11,13 @@ Two shapes are understood:
 A missing or unreadable object raises `MetricsUnavailableError` ("metrics not found: s3://…" or
 "metrics not readable: s3://…"): the validator fails closed on it. Transient S3 errors
 (throttling, 5xx) raise `AwsOperationError` instead, so the event is retried, not judged.
+
+Hostile files are the version's fault and refused the same way, with the reason: larger than
+`MAX_METRICS_BYTES` (by `ContentLength`, and never more than that is read), not UTF-8, not JSON,
+nested too deeply for Python's recursive parser (a valid 10 KB document thousands of levels deep
+raises `RecursionError`, not `JSONDecodeError`), integers beyond Python's 4,300-digit conversion
+limit, or not a JSON object. `NaN`/`Infinity` and numbers too large for a float are not metrics:
+they are left out, so a rule on them fails as "missing".
 """
 
 from __future__ import annotations
@@ -93,7 +100,10 @@ def flatten_metrics(document: Any, source: str = "metrics") -> dict[str, float]:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond a float's range
+        return None
     return number if math.isfinite(number) else None
 
 
@@ -101,6 +111,9 @@ def _read_json(uri: str, s3: S3Client) -> Any:
     bucket, key = _split_s3_uri(uri)
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
+        if int(response.get("ContentLength") or 0) > MAX_METRICS_BYTES:
+            response["Body"].close()
+            raise MetricsUnavailableError(_too_large(uri))
         body = response["Body"].read(MAX_METRICS_BYTES + 1)
     except ClientError as exc:
         code = aws.error_code(exc)
@@ -112,11 +125,27 @@ def _read_json(uri: str, s3: S3Client) -> Any:
     except BotoCoreError as exc:
         raise aws.as_operation_error("s3:GetObject", exc) from exc
     if len(body) > MAX_METRICS_BYTES:
-        raise MetricsUnavailableError(f"metrics not readable: {uri} is larger than {MAX_METRICS_BYTES} bytes")
+        raise MetricsUnavailableError(_too_large(uri))
+    return parse_metrics_json(body, uri)
+
+
+def parse_metrics_json(body: bytes | str, source: str = "metrics") -> Any:
+    """`json.loads`, with every way a hostile document can break it turned into a reason."""
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MetricsUnavailableError(f"metrics not readable: {uri} is not JSON") from exc
+    except RecursionError:
+        reason = f"metrics not readable: {source} is nested too deeply to be a metrics file"
+        raise MetricsUnavailableError(reason) from None
+    except UnicodeDecodeError as exc:
+        raise MetricsUnavailableError(f"metrics not readable: {source} is not UTF-8 JSON") from exc
+    except json.JSONDecodeError as exc:
+        raise MetricsUnavailableError(f"metrics not readable: {source} is not JSON") from exc
+    except ValueError as exc:  # an integer of more than 4,300 digits (CPython's conversion limit)
+        raise MetricsUnavailableError(f"metrics not readable: {source} holds a number too long to read") from exc
+
+
+def _too_large(uri: str) -> str:
+    return f"metrics not readable: {uri} is larger than {MAX_METRICS_BYTES} bytes"
 
 
 def _split_s3_uri(uri: str) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from urllib.parse import quote, urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
+from registry_workflow.deadline import DEFAULT_MARGIN_SECONDS, UNLIMITED, Deadline
 from registry_workflow.errors import NotificationError
 from registry_workflow.observability import logger
 
@@ -64,6 +66,7 @@ _ICONS = {
     "rolled_back": ":rewind:",
     "superseded": ":fast_forward:",
     "queued": ":hourglass_flowing_sand:",
+    "refused": ":no_entry:",
 }
 KINDS = frozenset(_ICONS)
 #: `guard(channel, send)`: runs `send` unless this message already went out on `channel`
@@ -94,7 +97,8 @@ class Notification:
     reason: str | None = None
     metrics: tuple[MetricLine, ...] = ()
     endpoint: str | None = None
-    region: str = "us-east-1"
+    #: the caller's region, for a package ARN that names none (the ARN's region comes first)
+    region: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -109,17 +113,24 @@ class Notification:
     def console_url(self) -> str:
         """SageMaker console page of the version (the region comes from the ARN when it has one)."""
         region = region_of(self.package_arn) or self.region
-        return (
-            f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}"
-            f"#/model-packages/{quote(self.package_arn, safe='')}"
-        )
+        home = "console.aws.amazon.com/sagemaker/home"  # no region known: the console picks the user's last
+        if region:
+            home = f"{region}.{home}?region={region}"
+        return f"https://{home}#/model-packages/{quote(self.package_arn, safe='')}"
 
 
-def notify(notification: Notification, project: Project, *, once: ChannelGuard | None = None) -> None:
+def notify(
+    notification: Notification,
+    project: Project,
+    *,
+    once: ChannelGuard | None = None,
+    deadline: Deadline = UNLIMITED,
+) -> None:
     """Send to every channel the project uses; raise `NotificationError` if any refused after retries.
 
     `once(channel, send)` runs each channel's send at most once per message: a retry after one
     channel failed re-sends only that channel (the notifier passes an idempotent guard).
+    `deadline` bounds Slack's retries by the time the invocation has left.
     """
     channels = _channels(project)
     failures: list[str] = []
@@ -135,7 +146,7 @@ def notify(notification: Notification, project: Project, *, once: ChannelGuard |
         url = webhook_url(channels.slack_secret_id)
         if url:
             try:
-                guard("slack", lambda: post_slack(notification, url))
+                guard("slack", lambda: post_slack(notification, url, deadline=deadline))
                 sent.append("slack")
             except NotificationError as exc:
                 failures.append(str(exc))
@@ -299,12 +310,22 @@ def _acceptable_url(url: str) -> bool:
     return bool(parsed.hostname) and (parsed.scheme == "https" or (parsed.scheme == "http" and loopback))
 
 
-def post_slack(notification: Notification, url: str) -> None:
-    """Post the Block Kit message; retries per slack_sdk's handlers, then `NotificationError`."""
+def post_slack(notification: Notification, url: str, *, deadline: Deadline = UNLIMITED) -> None:
+    """Post the Block Kit message; retries per slack_sdk's handlers, then `NotificationError`.
+
+    Each attempt waits at most `SLACK_TIMEOUT_SECONDS` (less when the invocation has less left),
+    and a retry is made only when its wait (backoff, or Slack's `Retry-After`) and its attempt
+    still end `DEFAULT_MARGIN_SECONDS` before `deadline`: Lambda's timeout never cuts a run
+    short in a Slack sleep. Waits go through `deadline.sleep`.
+    """
     from slack_sdk.webhook import WebhookClient
 
+    left = deadline.remaining() - DEFAULT_MARGIN_SECONDS
+    timeout = SLACK_TIMEOUT_SECONDS if left >= SLACK_TIMEOUT_SECONDS else math.floor(left)
+    if timeout < 1:
+        raise NotificationError("slack webhook post skipped: the invocation has no time left for it")
     client = WebhookClient(
-        url, timeout=SLACK_TIMEOUT_SECONDS, logger=_SILENT_SLACK_LOGGER, retry_handlers=_retry_handlers()
+        url, timeout=timeout, logger=_SILENT_SLACK_LOGGER, retry_handlers=_retry_handlers(deadline, timeout)
     )
     try:
         response = client.send_dict(to_slack_blocks(notification))
@@ -314,20 +335,98 @@ def post_slack(notification: Notification, url: str) -> None:
         raise NotificationError(f"slack webhook answered HTTP {response.status_code} after retries")
 
 
-def _retry_handlers() -> list[RetryHandler]:
+def _retry_handlers(
+    deadline: Deadline = UNLIMITED, attempt_seconds: float = SLACK_TIMEOUT_SECONDS
+) -> list[RetryHandler]:
     # slack_sdk is imported on first use, not at import: its package __init__ pulls in the Web API
     # client and asyncio (~50 ms of cold start), which SNS-only projects never need
     from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+    bounded = _deadline_bounded_retry_handler()
     return [
-        RateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES),
-        _any_server_error_retry_handler()(max_retry_count=SLACK_SERVER_ERROR_RETRIES),
-        ConnectionErrorRetryHandler(
-            max_retry_count=SLACK_CONNECTION_RETRIES,
-            # a read timeout surfaces as a bare TimeoutError, which the default list misses
-            error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError],
+        bounded(RateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES), deadline, attempt_seconds),
+        bounded(
+            _any_server_error_retry_handler()(max_retry_count=SLACK_SERVER_ERROR_RETRIES), deadline, attempt_seconds
+        ),
+        bounded(
+            ConnectionErrorRetryHandler(
+                max_retry_count=SLACK_CONNECTION_RETRIES,
+                # a read timeout surfaces as a bare TimeoutError, which the default list misses
+                error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError],
+            ),
+            deadline,
+            attempt_seconds,
         ),
     ]
+
+
+def retry_after_seconds(response: HttpResponse | None) -> float | None:
+    """Slack's `Retry-After` (seconds) of a 429, if it gave one that is a number."""
+    headers = response.headers if response is not None else {}
+    for name, values in headers.items():
+        if name.lower() == "retry-after" and values:
+            try:
+                return max(0.0, float(values[0]))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+@lru_cache(maxsize=1)
+def _deadline_bounded_retry_handler() -> type[Any]:
+    from slack_sdk.http_retry.handler import RetryHandler
+
+    class DeadlineBoundedRetryHandler(RetryHandler):
+        """One of slack_sdk's handlers, retrying only while the wait and the next attempt fit the deadline.
+
+        The wait is computed once in `can_retry` (backoff with jitter, or `Retry-After` + 1 s,
+        slack_sdk's own jitter bound) and slept in `prepare_for_next_attempt` through
+        `deadline.sleep`; slack_sdk's handlers would `time.sleep` whatever the time left.
+        """
+
+        def __init__(self, inner: RetryHandler, deadline: Deadline, attempt_seconds: float) -> None:
+            super().__init__(inner.max_retry_count, inner.interval_calculator)
+            self.inner, self.deadline, self.attempt_seconds = inner, deadline, attempt_seconds
+            self._wait = 0.0
+
+        def can_retry(
+            self,
+            *,
+            state: RetryState,
+            request: HttpRequest,
+            response: HttpResponse | None = None,
+            error: Exception | None = None,
+        ) -> bool:
+            if not self.inner.can_retry(state=state, request=request, response=response, error=error):
+                return False
+            retry_after = (
+                retry_after_seconds(response) if response is not None and response.status_code == 429 else None
+            )
+            if retry_after is not None:
+                self._wait = retry_after + 1.0
+            else:
+                self._wait = self.inner.interval_calculator.calculate_sleep_duration(state.current_attempt)
+            if self.deadline.allows(self._wait + self.attempt_seconds):
+                return True
+            logger.warning(
+                "slack retry given up: it would outlast the invocation",
+                extra={"wait_seconds": round(self._wait, 3), "remaining_seconds": round(self.deadline.remaining(), 3)},
+            )
+            return False
+
+        def prepare_for_next_attempt(
+            self,
+            *,
+            state: RetryState,
+            request: HttpRequest,
+            response: HttpResponse | None = None,
+            error: Exception | None = None,
+        ) -> None:
+            state.next_attempt_requested = True
+            self.deadline.sleep(self._wait)
+            state.increment_current_attempt()
+
+    return DeadlineBoundedRetryHandler
 
 
 @lru_cache(maxsize=1)

@@ -88,12 +88,30 @@ class NotifyPolicy(BaseModel):
     slack: bool = True
 
 
+#: an IAM principal ARN pattern: `*` matches any run of characters, `?` one character
+ARN_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*|\?+):[!-~]+$"
+
+
+class ApprovalPolicy(BaseModel):
+    """Who may approve a version for deployment: the gate's second lock (README, "The gate")."""
+
+    model_config = _STRICT
+
+    #: the identity that approved must differ from the one that registered (four eyes)
+    distinct_approver: bool = True
+    #: IAM role/user ARN patterns allowed to approve (empty: anyone who may call UpdateModelPackage).
+    #: An assumed-role session matches by its role ARN (`arn:aws:iam::<account>:role/<name>`) or its
+    #: session ARN (`arn:aws:sts::<account>:assumed-role/<name>/<session>`).
+    approvers: list[Annotated[str, Field(pattern=ARN_PATTERN, max_length=2048)]] = Field(default_factory=list)
+
+
 class ProjectPolicy(BaseModel):
     """Everything a project can decide about its own versions."""
 
     model_config = _STRICT
 
     validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     deploy: DeployPolicy = Field(default_factory=DeployPolicy)
     notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
 

@@ -5,6 +5,12 @@ groups one by one, creates only what is missing (bounded concurrency, adaptive r
 never deletes anything. A group is *managed* when its description carries our marker; the
 marker is what makes "is this ours?" answerable from the list call alone, so a re-run on an
 up-to-date account costs ceil(N/100) calls and no writes.
+
+A configured group that someone else created (no marker) is *adopted*: SageMaker cannot change a
+group's description, so adoption tags it `managed-by` (with `team` and `project`), and a
+configured group without the marker is looked up by its tags (one `ListTags` each, only for
+those). `verify` reports such a group until `provision` adopts it; the deployer already acts on
+every configured group, so after adoption verify, provision and the deployer agree.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from registry_workflow import MANAGED_BY
 from registry_workflow.aws import as_operation_error, error_code, error_message
 from registry_workflow.config import Project, RegistryConfig
+from registry_workflow.errors import ConfigError
 
 MARKER = f"[managed-by={MANAGED_BY}]"
 _MARKER_RE = re.compile(re.escape(MARKER))
@@ -30,7 +37,8 @@ MAX_WORKERS = 8
 class GroupState(StrEnum):
     CREATED = "created"
     PRESENT = "present"  # exists and is ours
-    UNMANAGED = "unmanaged"  # configured, exists, but someone else created it
+    ADOPTED = "adopted"  # configured, created by someone else, now tagged as ours
+    UNMANAGED = "unmanaged"  # configured, exists, someone else created it, not adopted yet
     MISSING = "missing"  # configured, does not exist (verify / dry run)
     ORPHANED = "orphaned"  # ours, but no longer in the config
     STRAY = "stray"  # under a configured team's prefix, neither configured nor ours
@@ -110,8 +118,12 @@ def list_groups(sagemaker: Any) -> dict[str, ExistingGroup]:
     return groups
 
 
+ADOPT_HINT = "created outside registry-workflow: run `registry-workflow provision` to adopt it"
+
+
 def reconcile(config: RegistryConfig, sagemaker: Any, *, dry_run: bool = False) -> ProvisionReport:
-    """Create the configured groups that are missing; report everything else as it is."""
+    """Create the configured groups that are missing, adopt configured ones someone else created;
+    report everything else as it is."""
     report = ProvisionReport(enabled=config.enabled)
     if not config.enabled:
         return report
@@ -119,9 +131,16 @@ def reconcile(config: RegistryConfig, sagemaker: Any, *, dry_run: bool = False) 
     to_create = [p for p in config.projects if p.group_name not in existing]
     for project in config.projects:
         found = existing.get(project.group_name)
-        if found is not None:
-            state = GroupState.PRESENT if found.managed else GroupState.UNMANAGED
-            report.results.append(GroupResult(found.name, state, found.arn))
+        if found is None:
+            continue
+        if found.managed:
+            report.results.append(GroupResult(found.name, GroupState.PRESENT, found.arn))
+        elif is_tagged_managed(sagemaker, found.arn):
+            report.results.append(GroupResult(found.name, GroupState.PRESENT, found.arn, "adopted earlier"))
+        elif dry_run:
+            report.results.append(GroupResult(found.name, GroupState.UNMANAGED, found.arn, ADOPT_HINT))
+        else:
+            report.results.append(_adopt(sagemaker, project, found.arn))
     report.results.extend(_unconfigured(config, existing))
     if dry_run:
         report.results.extend(GroupResult(p.group_name, GroupState.MISSING) for p in to_create)
@@ -130,6 +149,24 @@ def reconcile(config: RegistryConfig, sagemaker: Any, *, dry_run: bool = False) 
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(to_create))) as pool:
             report.results.extend(pool.map(lambda p: _create(sagemaker, p), to_create))
     return report
+
+
+def check_deployed_teams(config: RegistryConfig, deployed: list[str]) -> None:
+    """Refuse a config naming a team the stack was not deployed for, before any AWS call.
+
+    The stack's IAM policies and EventBridge rules cover `<team>-*` of its ManagedTeams only: a
+    group of another team would be created, then never validated or deployed (or AccessDenied).
+    """
+    missing = [team for team in config.teams if team not in deployed]
+    if missing:
+        raise ConfigError(
+            "TEAMS",
+            " ".join(config.teams),
+            f"team(s) {', '.join(missing)} are not in the stack's ManagedTeams ({','.join(deployed) or 'none'}): "
+            "its IAM policies and EventBridge rules do not cover their groups. Deploy with `make deploy` "
+            "(it passes ManagedTeams from this file, `registry-workflow teams`) or add them to ManagedTeams",
+            config.source,
+        )
 
 
 def verify(config: RegistryConfig, sagemaker: Any) -> ProvisionReport:
@@ -148,6 +185,37 @@ def _unconfigured(config: RegistryConfig, existing: dict[str, ExistingGroup]) ->
             yield GroupResult(group.name, GroupState.STRAY, group.arn, "under a team prefix, not configured")
 
 
+def is_tagged_managed(sagemaker: Any, group_arn: str) -> bool:
+    """True when a group carries the `managed-by` tag (adopted, or created by us)."""
+    try:
+        tags = sagemaker.list_tags(ResourceArn=group_arn, MaxResults=100).get("Tags", [])
+    except (ClientError, BotoCoreError) as exc:
+        raise as_operation_error(f"ListTags {group_arn}", exc) from exc
+    return any(t.get("Key") == "managed-by" and t.get("Value") == MANAGED_BY for t in tags)
+
+
+def _adopt(sagemaker: Any, project: Project, group_arn: str) -> GroupResult:
+    """Claim a configured group someone else created: tag it (its description cannot change)."""
+    try:
+        sagemaker.add_tags(ResourceArn=group_arn, Tags=group_tags(project))
+    except ClientError as exc:
+        detail = f"could not adopt ({error_code(exc)}: {error_message(exc)})"
+        return GroupResult(project.group_name, GroupState.FAILED, group_arn, detail)
+    except BotoCoreError as exc:
+        return GroupResult(project.group_name, GroupState.FAILED, group_arn, f"could not adopt ({exc})")
+    return GroupResult(project.group_name, GroupState.ADOPTED, group_arn, "created outside registry-workflow; tagged")
+
+
+def _adopt_existing(sagemaker: Any, project: Project) -> GroupResult:
+    try:
+        arn = sagemaker.describe_model_package_group(ModelPackageGroupName=project.group_name)["ModelPackageGroupArn"]
+    except (ClientError, BotoCoreError) as exc:
+        return GroupResult(project.group_name, GroupState.FAILED, detail=f"exists but cannot be read: {exc}")
+    if is_tagged_managed(sagemaker, arn):
+        return GroupResult(project.group_name, GroupState.PRESENT, arn, "created concurrently, already ours")
+    return _adopt(sagemaker, project, arn)
+
+
 def _create(sagemaker: Any, project: Project) -> GroupResult:
     try:
         response = sagemaker.create_model_package_group(
@@ -157,8 +225,9 @@ def _create(sagemaker: Any, project: Project) -> GroupResult:
         )
     except ClientError as exc:
         if "already exists" in error_message(exc).lower():
-            # created between our listing and our call (another deploy, a person): not ours to claim
-            return GroupResult(project.group_name, GroupState.UNMANAGED, detail="created concurrently")
+            # created between our listing and our call (a person, a pipeline): adopt it like any
+            # configured group someone else created
+            return _adopt_existing(sagemaker, project)
         return GroupResult(project.group_name, GroupState.FAILED, detail=f"{error_code(exc)}: {error_message(exc)}")
     except BotoCoreError as exc:
         return GroupResult(project.group_name, GroupState.FAILED, detail=str(exc))
@@ -184,9 +253,11 @@ def plan_cleanup(
     for group in list_groups(sagemaker).values():
         if only and group.name not in only:
             continue
-        if not (group.managed or (include_unmanaged and group.name in configured)):
+        # an adopted group (configured, tagged managed-by) is ours like one we created
+        managed = group.managed or (group.name in configured and is_tagged_managed(sagemaker, group.arn))
+        if not (managed or (include_unmanaged and group.name in configured)):
             continue
-        plan.append(CleanupItem(group.name, tuple(list_versions(sagemaker, group.name)), group.managed))
+        plan.append(CleanupItem(group.name, tuple(list_versions(sagemaker, group.name)), managed))
     return sorted(plan, key=lambda item: item.group)
 
 

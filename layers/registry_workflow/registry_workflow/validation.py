@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
 from registry_workflow.errors import MetricsUnavailableError
+from registry_workflow.gate import ValidationRecord
 from registry_workflow.metrics import load_metrics
 from registry_workflow.observability import logger
 
@@ -36,11 +37,16 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker import SageMakerClient
 
+    from registry_workflow.audit import AuditTrail
     from registry_workflow.config import Project
     from registry_workflow.events import ModelPackageDetail
+    from registry_workflow.gate import GateRecords
     from registry_workflow.policy import ValidationPolicy
 
 PENDING = "PendingManualApproval"
+APPROVED = "Approved"
+#: how the audit trail names the workflow when it acts on its own (validation, deployment)
+WORKFLOW_ACTOR = "registry-workflow"
 
 STAMP_PREFIX = "validation."
 STATUS_KEY = "validation.status"
@@ -192,19 +198,36 @@ def validate_version(
     sagemaker: SageMakerClient | None = None,
     s3: S3Client | None = None,
     champion_finder: ChampionFinder | None = None,
+    records: GateRecords | None = None,
+    trail: AuditTrail | None = None,
+    package: dict[str, Any] | None = None,
+    for_approval: bool = False,
 ) -> ValidationOutcome:
-    """Validate one version and record the verdict on it (see the module docstring)."""
+    """Validate one version and record the verdict on it (see the module docstring).
+
+    With `records` the verdict is also kept in the ledger table (the gate's proof: a stamp alone
+    proves nothing, a registrant can write any metadata) and with `trail` it is an audit entry.
+    `for_approval`: the version is Approved already and the gate found no verdict under the
+    current policy (registered Approved, approved before the validator ran, or the policy
+    changed): a failure rejects it whatever `auto_reject` says, a pass approves nothing.
+    """
     sm = sagemaker or aws.client("sagemaker")
     policy = project.policy.validation
     digest = project.policy.digest()
     calls: list[str] = []
 
-    package = _describe(sm, detail.arn, calls)
+    package = package or _describe(sm, detail.arn, calls)
     status = package.get("ModelApprovalStatus")
-    if status != PENDING:
-        return ValidationOutcome("skipped", f"approval status is {status}, not {PENDING}", aws_calls=calls)
+    wanted = APPROVED if for_approval else PENDING
+    if status != wanted:
+        return ValidationOutcome("skipped", f"approval status is {status}, not {wanted}", aws_calls=calls)
     stamp = package.get("CustomerMetadataProperties") or {}
-    if stamp.get(POLICY_KEY) == digest and STATUS_KEY in stamp:
+    if (
+        not for_approval
+        and stamp.get(POLICY_KEY) == digest
+        and STATUS_KEY in stamp
+        and (records is None or records.validation(detail.arn, digest) is not None)
+    ):
         return ValidationOutcome("skipped", f"already validated under policy {digest}", aws_calls=calls)
 
     try:
@@ -227,12 +250,41 @@ def validate_version(
     if stale:
         request["CustomerMetadataPropertiesToRemove"] = stale
     action: Literal["stamped", "rejected", "approved"] = "stamped"
-    if not result.passed and policy.auto_reject:
+    if not result.passed and (policy.auto_reject or for_approval):
         request |= {"ModelApprovalStatus": "Rejected", "ApprovalDescription": result.description()}
         action = "rejected"
-    elif result.passed and policy.auto_approve:
+    elif result.passed and policy.auto_approve and not for_approval:
         request |= {"ModelApprovalStatus": "Approved", "ApprovalDescription": result.description()}
         action = "approved"
+    if records is not None:
+        # kept before the stamp: a crash in between leaves no stamp, so the retry validates again
+        records.put_validation(
+            ValidationRecord(
+                detail.arn,
+                digest,
+                result.passed,
+                " / ".join(result.failed_rules),
+                auto_approved=action == "approved",
+            )
+        )
+    if trail is not None:
+        trail.record(
+            detail.group_name,
+            "validated",
+            key=f"validated:{detail.arn}:{digest}",
+            actor=WORKFLOW_ACTOR,
+            version=detail.version,
+            package_arn=detail.arn,
+            reason=result.description(),
+            details={
+                "result": result.status,
+                "policy": digest,
+                "failed_rules": " / ".join(result.failed_rules),
+                "metrics": " ".join(f"{k}={_num(v)}" for k, v in result.key_metrics().items()),
+                "champion": result.champion_version,
+                "then": action,
+            },
+        )
     try:
         calls.append("sagemaker:UpdateModelPackage")
         sm.update_model_package(**request)
@@ -295,6 +347,11 @@ def metadata_value(text: str) -> str:
 
 
 # --- details ----------------------------------------------------------------------------------
+
+
+def describe_version(arn: str, sagemaker: SageMakerClient | None = None) -> dict[str, Any]:
+    """DescribeModelPackage of one version (an AWS fault raises `AwsOperationError`)."""
+    return _describe(sagemaker or aws.client("sagemaker"), arn, [])
 
 
 def _describe(sm: SageMakerClient, arn: str, calls: list[str]) -> dict[str, Any]:

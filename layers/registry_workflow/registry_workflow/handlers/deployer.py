@@ -2,7 +2,9 @@
 
 Parses the event, picks the project, and runs the approval once per business key (package ARN +
 approval status + LastModifiedTime; Powertools Idempotency): Approved delivered three times is
-one deployment. The work itself is `DeploymentService.on_approval_change`. A retry (Lambda's, or a
+one deployment. The change is recorded in the audit trail; an approval then passes the gate
+(`registry_workflow.admission`: validated under the policy in force, four eyes, an allowed
+approver) before `DeploymentService.approve`; a rejection goes to `DeploymentService.reject`. A retry (Lambda's, or a
 redrive from the dead-letter queue) of an approval whose deployment is in progress resumes it:
 what exists is reused, and an update SageMaker already accepted is not made again.
 """
@@ -11,9 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry_workflow import audit
+from registry_workflow.admission import Gatekeeper
 from registry_workflow.config import Project
-from registry_workflow.deployment import DeploymentService
-from registry_workflow.events import parse_model_package_event
+from registry_workflow.deadline import Deadline
+from registry_workflow.deployment import APPROVED, REJECTED, DeploymentService, Outcome
+from registry_workflow.events import ModelPackageDetail, parse_model_package_event
 from registry_workflow.handlers.intake import approval_key, ignored, managed_project, parse_or_refuse
 from registry_workflow.idempotency import run_once
 from registry_workflow.observability import logger
@@ -32,14 +37,40 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     project = managed_project(detail.group_name)
     if project is None:
         return ignored("unmanaged group")
+    audit.set_event(parsed.id)
+    # the context lets a crashed run's in-progress record expire, so Lambda's retry resumes it
+    return run_once(
+        _process,
+        key=approval_key(parsed),
+        lambda_context=context,
+        project=project,
+        detail=detail,
+        deadline=Deadline.from_context(context),  # bounds Slack's retries by the time left
+    )
+
+
+def _process(
+    *, key: dict[str, Any], project: Project, detail: ModelPackageDetail, deadline: Deadline
+) -> dict[str, Any]:
+    trigger = f"{key['approval_status']}:{key['last_modified']}"
+    service = DeploymentService.from_env(deadline=deadline)
+    gate = Gatekeeper.from_env(service.sagemaker)
+    package = service.describe_package(detail.arn)
+    gate.record_change(detail, package)
     if not project.policy.deploy.enabled:
         return ignored("deploy disabled for this project")
-    # the context lets a crashed run's in-progress record expire, so Lambda's retry resumes it
-    return run_once(_process, key=approval_key(parsed), lambda_context=context, project=project)
-
-
-def _process(*, key: dict[str, Any], project: Project) -> dict[str, Any]:
-    trigger = f"{key['approval_status']}:{key['last_modified']}"
-    outcome = DeploymentService.from_env().on_approval_change(project, key["package_arn"], trigger)
+    status = package.get("ModelApprovalStatus")
+    if status == REJECTED:
+        # whatever the event said: a rejected version must not stay live
+        outcome = service.reject(project, package, trigger)
+    elif status == APPROVED and detail.approval_status == APPROVED:
+        refused = gate.admit(project, detail, package)
+        if refused is not None:
+            return refused.as_dict()
+        outcome = service.approve(project, package, trigger)
+    else:
+        # a rejection overtaken by a new approval (its own event follows), or nothing to act on:
+        # the gate is never applied to an approval this event did not announce
+        outcome = Outcome("stale", version=detail.version, detail=f"the version is {status} now")
     logger.info("approval processed", extra=outcome.as_dict())
     return outcome.as_dict()

@@ -143,7 +143,7 @@ def build_notification(
         actor=actor_of(package),
         reason=reason or None,
         metrics=_metric_lines(stamp, project),
-        region=region_of(detail.arn) or "us-east-1",
+        region=region_of(detail.arn) or aws.client("sagemaker").meta.region_name,
     )
 
 

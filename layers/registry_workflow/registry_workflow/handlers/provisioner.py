@@ -1,17 +1,25 @@
-"""Provisioner entry: a manual invoke (`events/provision.json`) or a CloudFormation custom resource."""
+"""Provisioner entry: a manual invoke (`events/provision.json`) or a CloudFormation custom resource.
+
+As the custom resource it also claims the account and region for its stack (one stack per
+account and region, `stack_claim`) and refuses a config that names a team the stack was not
+deployed for (its IAM policies and rules would not cover that team's groups).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from registry_workflow import aws
-from registry_workflow.config import load_config
+from registry_workflow import aws, stack_claim
+from registry_workflow.config import RegistryConfig, load_config
 from registry_workflow.custom_resource import is_custom_resource_event, send_response
 from registry_workflow.errors import RegistryWorkflowError
 from registry_workflow.observability import logger, metrics
-from registry_workflow.provisioning import GroupState, ProvisionReport, reconcile
+from registry_workflow.provisioning import GroupState, ProvisionReport, check_deployed_teams, reconcile
 
 PHYSICAL_ID = "registry-workflow-model-package-groups"
+#: the stack's ManagedTeams, comma-separated (set by template.yaml on the function)
+MANAGED_TEAMS_ENV = "MANAGED_TEAMS"
 
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
@@ -25,8 +33,12 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
     return _as_dict(report)
 
 
-def provision(*, dry_run: bool = False) -> ProvisionReport:
+def provision(*, dry_run: bool = False, deployed_teams: str | None = None, stack_id: str = "") -> ProvisionReport:
+    """Reconcile the groups with the config; first, the checks that must hold before any write."""
     config = load_config()
+    _check_teams(config, os.environ.get(MANAGED_TEAMS_ENV) if deployed_teams is None else deployed_teams)
+    if stack_id:
+        stack_claim.claim(aws.client("ssm"), stack_id)
     if not config.enabled:
         logger.info("ENABLE_MODEL_REGISTRY=false: nothing to provision")
         return ProvisionReport(enabled=False)
@@ -39,11 +51,20 @@ def provision(*, dry_run: bool = False) -> ProvisionReport:
 def _handle_custom_resource(event: dict[str, Any]) -> dict[str, Any]:
     request = event["RequestType"]
     if request == "Delete":
-        # Deleting the stack leaves the groups and every version in them in place, by design.
-        send_response(event, success=True, reason="groups are kept on stack deletion", physical_id=PHYSICAL_ID)
+        # Deleting the stack leaves the groups and every version in them in place, by design;
+        # it frees the account and region for another stack (its own claim only).
+        reason = "groups are kept on stack deletion"
+        try:
+            if stack_claim.release(aws.client("ssm"), event["StackId"]):
+                reason += "; account and region released"
+        except Exception as exc:  # noqa: BLE001 - a stuck claim must not block the deletion
+            logger.exception("could not release the stack claim")
+            reason += f"; the claim {stack_claim.CLAIM_PARAMETER} could not be released ({exc}): delete it by hand"
+        send_response(event, success=True, reason=reason, physical_id=PHYSICAL_ID)
         return {"RequestType": request}
+    properties = event.get("ResourceProperties") or {}
     try:
-        report = provision()
+        report = provision(deployed_teams=properties.get("ManagedTeams"), stack_id=event["StackId"])
     except Exception as exc:  # noqa: BLE001 - any failure must reach CloudFormation, or the stack hangs
         logger.exception("provisioning failed")
         send_response(event, success=False, reason=str(exc), physical_id=PHYSICAL_ID)
@@ -54,6 +75,12 @@ def _handle_custom_resource(event: dict[str, Any]) -> dict[str, Any]:
     else:
         send_response(event, success=True, data=_as_data(report), physical_id=PHYSICAL_ID)
     return _as_dict(report)
+
+
+def _check_teams(config: RegistryConfig, deployed: str | None) -> None:
+    if deployed is None:
+        return  # not told (an older stack, a local run): nothing to compare with
+    check_deployed_teams(config, [team.strip() for team in deployed.split(",") if team.strip()])
 
 
 def _as_dict(report: ProvisionReport) -> dict[str, Any]:

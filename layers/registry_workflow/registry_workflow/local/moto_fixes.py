@@ -24,11 +24,20 @@ duplicate create_model /         ValidationException "Cannot create already exis
   accepted
 no events at all                 every change is published to `subscribe`rs (the twin turns them
                                  into EventBridge events)
+DynamoDB / SageMaker calls not   each call runs alone (`_serialize`): concurrent Lambdas on the twin
+  thread-safe (a concurrent      get AWS's atomic calls, conditional writes included
+  write breaks a read or a
+  transaction: HTTP 500)
+CreatedBy / LastModifiedBy are   the caller's IAM identity (`IamIdentity.Arn`, `PrincipalId`): an
+  one fake Studio user profile   IAM user of moto's IAM, an assumed role's session, or the
+  for every caller               account's root for keys moto's IAM does not know (plain test keys)
 ===============================  ===================================================================
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,6 +90,7 @@ def apply() -> None:
             return
         _patch_backend()
         _patch_responses()
+        _serialize()
         _applied = True
 
 
@@ -104,6 +114,7 @@ def _create_model_package_group(self: Any, model_package_group_name: str, *args:
 def _create_model_package(self: Any, *args: Any, **kwargs: Any) -> str:
     arn = _original_create_package(self, *args, **kwargs)
     package = self.model_packages[arn]
+    package.created_by = _current_caller() or package.created_by
     package.last_modified_time = package.creation_time
     package.last_modified_by = package.created_by
     _publish(
@@ -154,6 +165,7 @@ def _update_model_package(
         package.add_additional_inference_specifications(additional_inference_specifications_to_add)
         updated.append("AdditionalInferenceSpecifications")
     package.modifications_done()
+    package.last_modified_by = _current_caller() or package.last_modified_by
     _publish(
         "model_package",
         {
@@ -297,6 +309,74 @@ def _patch_backend() -> None:
     setattr(sm_models.FakeEndpoint, "response_object", property(response_object))  # noqa: B010
 
 
+def _serialize() -> None:
+    """One DynamoDB or SageMaker call at a time (server threads, test threads): each is atomic, as on AWS.
+
+    moto's backends are plain dicts: a write during another call's iteration (a Query, a
+    transaction's snapshot) raises "dictionary changed size during iteration", and two
+    conditional writes can both pass their check. Neither service's calls wait on anything, so
+    one lock costs no more than the GIL already does.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for backend in (DynamoDBBackend, Backend):
+        for name, member in list(vars(backend).items()):
+            if not name.startswith("_") and inspect.isfunction(member):
+                setattr(backend, name, _atomic(member))
+
+
+def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            return method(*args, **kwargs)
+
+    return call
+
+
+# --- who is calling (CreatedBy / LastModifiedBy) ----------------------------------------------------
+
+#: the identity of the request being served, set by the response layer for the backend (one thread
+#: serves one request in moto's server and in `mock_aws`)
+_caller = threading.local()
+
+
+def _current_caller() -> dict[str, Any] | None:
+    return getattr(_caller, "identity", None)
+
+
+def caller_identity(access_key_id: str, account_id: str, region: str) -> dict[str, Any]:
+    """The `UserContext` AWS records for a caller: `{"IamIdentity": {"Arn", "PrincipalId"}}`.
+
+    An assumed role's session (STS) or an IAM user (moto's IAM) by access key; any other key is
+    the account's root, which is what plain test credentials stand for.
+    """
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+    from moto.utilities.utils import get_partition
+
+    partition = get_partition(region)
+    assumed = sts_backends[account_id][partition].get_assumed_role_from_access_key(access_key_id)
+    if assumed is not None:
+        return {"IamIdentity": {"Arn": assumed.arn, "PrincipalId": assumed.user_id}}
+    user = iam_backends[account_id][partition].get_user_from_access_key_id(access_key_id)
+    if user is not None:
+        return {"IamIdentity": {"Arn": user.arn, "PrincipalId": user.id}}
+    return {"IamIdentity": {"Arn": f"arn:{partition}:iam::{account_id}:root", "PrincipalId": account_id}}
+
+
+def _as_caller(method: Callable[..., Any]) -> Callable[..., Any]:
+    def serve(self: Any) -> Any:
+        _caller.identity = caller_identity(self.get_access_key(), self.current_account, self.region)
+        try:
+            return method(self)
+        finally:
+            _caller.identity = None
+
+    serve.__name__ = method.__name__
+    return serve
+
+
 # --- responses (HTTP surface: boto3, the aws CLI, the SageMaker SDK) ------------------------------
 
 
@@ -321,3 +401,5 @@ def _patch_responses() -> None:
 
     for handler in (delete_model_package, delete_model_package_group, update_endpoint):
         setattr(Response, handler.__name__, handler)
+    for name in ("create_model_package", "update_model_package"):
+        setattr(Response, name, _as_caller(getattr(Response, name)))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
+import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,8 +22,9 @@ FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
 }
+#: how long stopping may take after the first Ctrl-C / SIGTERM before the process exits regardless
+STOP_GRACE_SECONDS = 10.0
 
 
 class LocalAws:
@@ -45,7 +49,7 @@ class LocalAws:
         self._server.stop()
 
     def environment(self) -> dict[str, str]:
-        """What a client needs to talk to this server instead of AWS."""
+        """What a client needs to talk to this server instead of AWS (the region is the client's choice)."""
         return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.url}
 
 
@@ -58,16 +62,66 @@ def running(port: int = 0) -> Iterator[LocalAws]:
         server.stop()
 
 
-def serve_until_stopped(stop: Callable[[], None]) -> None:
-    """Block until Ctrl-C or SIGTERM, then call `stop` (servers here run on daemon threads)."""
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+def serve_until_stopped(
+    stop: Callable[[], None], start: Callable[[], None] | None = None, grace_seconds: float = STOP_GRACE_SECONDS
+) -> None:
+    """Run `start`, serve until the first Ctrl-C or SIGTERM, then `stop` — and always end the process.
+
+    Both signals are handled from before `start` (one that arrives while starting stops too). The
+    first signal is the only one needed: later ones are ignored while `stop` runs, and if stopping
+    (or the interpreter's exit, which joins worker threads) takes longer than `grace_seconds`, the
+    process exits anyway. Call from the main thread.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, interrupt)
     try:
-        stopped.wait()
+        if start is not None:
+            start()
+        _wait_for_a_signal()
     except KeyboardInterrupt:
         pass
     finally:
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, signal.SIG_IGN)
+        _exit_after(grace_seconds)
         stop()
+
+
+def _wait_for_a_signal() -> None:
+    """Block until a signal arrives, whichever thread the kernel hands it to.
+
+    A process-directed signal goes to any thread that does not block it. Python runs the handler
+    in the main thread, but only once that thread runs again: a main thread asleep in `sleep()` or
+    `Event.wait()` is woken only if the signal landed on it, so with worker threads busy a SIGTERM
+    could wait for a second one. The wakeup fd is written whatever thread caught the signal.
+    """
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    try:
+        while True:
+            select.select([reader], [], [])  # the handler raises KeyboardInterrupt once this returns
+            reader.recv(64)
+    finally:
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
+
+
+def _exit_after(seconds: float) -> None:
+    """A daemon timer that ends the process if it is still alive after `seconds`."""
+
+    def force() -> None:
+        print(f"stop took longer than {seconds:g} s: exiting now", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, force)
+    timer.daemon = True
+    timer.start()
 
 
 def main() -> None:

@@ -2,9 +2,12 @@
 
 After every SageMaker change AWS would announce, the twin builds the EventBridge event AWS would
 emit, matches it against the rules read from `template.yaml` (moto's matcher), and invokes the
-target handler — the functions' own `app.py`, with the environment the template gives them —
-the way Lambda's asynchronous invocation would: up to two retries, then the function's
-on-failure queue. Any client counts: boto3, the aws CLI, the SageMaker SDK.
+target function the way Lambda's asynchronous invocation would: the function's own `app.py`, in
+its own execution environments (processes with the environment the template gives it, started on
+demand and kept warm, as many at once as its reserved concurrency or the twin's `concurrency`
+allows), with up to two retries, then the function's on-failure queue. Any client counts: boto3,
+the aws CLI, the SageMaker SDK. The twin lives in one region, like a stack: `--region`, else
+`AWS_REGION`, else `AWS_DEFAULT_REGION`, else us-east-1.
 """
 
 from __future__ import annotations
@@ -12,32 +15,67 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from registry_workflow.events import ENDPOINT_STATE_CHANGE, MODEL_PACKAGE_STATE_CHANGE, to_event_spelling
+from registry_workflow.errors import RegistryWorkflowError
+from registry_workflow.events import (
+    ENDPOINT_STATE_CHANGE,
+    MODEL_PACKAGE_STATE_CHANGE,
+    epoch_millis,
+    event_time,
+    to_event_spelling,
+)
 from registry_workflow.local import moto_fixes
+from registry_workflow.local.lambda_runtime import (
+    ExecutionEnvironment,
+    FunctionRuntime,
+    Invocation,
+    LambdaContext,
+    function_arn_of,
+)
 from registry_workflow.local.server import HOST, LocalAws
 from registry_workflow.local.template import (
     ACCOUNT,
-    REGION,
+    DEFAULT_REGION,
     FunctionSpec,
     Template,
-    load_handler_module,
     load_template,
     pattern_matches,
 )
 
+__all__ = ["LambdaContext", "Outcome", "Twin", "TwinLog", "endpoint_event", "model_package_event", "twin_region"]
+
 ASYNC_RETRIES = 2  # Lambda's asynchronous invocation retries an error twice
+#: Lambda waits 1 minute, then 2, between attempts; the twin waits as many seconds
+RETRY_DELAYS = (1.0, 2.0)
+#: execution environments per function when the template reserves no concurrency
+DEFAULT_CONCURRENCY = 10
+#: Lambda's default timeout, for a function the template gives none
+DEFAULT_TIMEOUT_SECONDS = 3.0
+#: how model-package events carry CreationTime / LastModifiedTime: real captures show epoch
+#: milliseconds, AWS's documentation ISO-8601 strings; the handlers must take both
+TIMESTAMP_SHAPES = ("epoch-ms", "iso")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 REPO = Path(__file__).resolve().parents[4]
+
+
+def twin_region(explicit: str | None = None) -> str:
+    """The twin's region: `explicit` (--region), else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1."""
+    region = explicit or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    if not _REGION.match(region):
+        raise RegistryWorkflowError(f"not an AWS region name: {region!r} (e.g. us-east-1, ap-northeast-1)")
+    return region
 
 
 @dataclass
@@ -54,6 +92,8 @@ class Outcome:
     #: time.monotonic() when the event was queued on the bus, and when this delivery's first attempt began
     queued_at: float | None = None
     started_at: float | None = None
+    #: pid of the execution environment that ran the last attempt
+    environment: int | None = None
 
 
 @dataclass
@@ -64,19 +104,6 @@ class TwinLog:
     slack: list[dict[str, Any]] = field(default_factory=list)
     sns: list[dict[str, Any]] = field(default_factory=list)
     queued_at: dict[str, float] = field(default_factory=dict)  # event id → time.monotonic() when queued
-
-
-class LambdaContext:
-    """What Powertools reads from a Lambda context."""
-
-    def __init__(self, function_name: str) -> None:
-        self.function_name = function_name
-        self.memory_limit_in_mb = 256
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 class Twin:
@@ -92,24 +119,44 @@ class Twin:
         duplicate_events: bool = False,
         handler_logs: bool = False,
         echo: Callable[[str], None] | None = None,
+        region: str | None = None,
+        timestamps: str = "epoch-ms",
+        concurrency: int = DEFAULT_CONCURRENCY,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
+        if timestamps not in TIMESTAMP_SHAPES:
+            raise RegistryWorkflowError(f"timestamps must be one of {', '.join(TIMESTAMP_SHAPES)}, not {timestamps!r}")
+        if concurrency < 1:
+            raise RegistryWorkflowError(f"concurrency must be at least 1, not {concurrency}")
+        self.region = twin_region(region)
+        self.timestamps = timestamps
+        self.concurrency = concurrency
+        self.retry_delays = retry_delays
         self.aws = LocalAws(port)
         # parameters without a default that AWS gets from the operator (moto accepts any role)
         local_role = f"arn:aws:iam::{ACCOUNT}:role/registry-workflow-local"
         local_parameters = {"SageMakerExecutionRoleArn": local_role}
-        self.template: Template = load_template(template_path, local_parameters)
+        self.template: Template = load_template(template_path, local_parameters, region=self.region)
+        self._lambda_settings = _lambda_settings(self.template.path)
         self.config_dir = Path(config_dir).resolve()
         self.transition_seconds = transition_seconds
         self.duplicate_events = duplicate_events
         self.handler_logs = handler_logs
-        self.echo = echo or (lambda line: None)
+        self._echo = echo or (lambda line: None)
+        self._echo_lock = threading.Lock()
         self.log = TwinLog()
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._busy = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="twin-event-bus", daemon=True)
+        self._bus = threading.Thread(target=self._work, name="twin-event-bus", daemon=True)
+        self._functions: dict[str, _FunctionPool] = {}
+        self._functions_lock = threading.Lock()
+        # deliveries on the bus + invocations not finished (retries included): 0 means idle
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        self._stopping = threading.Event()
         self._sink = _Sink(self)
         self._unsubscribe: Callable[[], None] | None = None
         self._saved_env: dict[str, str | None] = {}
+        self._started: list[str] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -122,12 +169,24 @@ class Twin:
         return self._sink.url
 
     def start(self) -> Twin:
+        """Start moto, the resources, the sink and the bus; a failure (or Ctrl-C) half-way stops what started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         moto_fixes.behaviour.transition_seconds = self.transition_seconds
         self.aws.start()
+        self._started.append("aws")
         # moto's backends are per-process: a new twin starts from an empty account
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"))  # noqa: S310
         self._sink.start()
-        self._set_env({**self.aws.environment(), "AWS_DEFAULT_REGION": REGION})
+        self._started.append("sink")
+        # this process's own clients (the demo, tests, the bench) talk to the twin, in its region
+        self._set_env(self.client_environment())
         from registry_workflow import aws
         from registry_workflow.validation import forget_champions
 
@@ -139,15 +198,30 @@ class Twin:
 
             logger.setLevel("WARNING")  # the Logger may exist already, created at INFO
         self._unsubscribe = moto_fixes.subscribe(self._on_change)
-        self._worker.start()
-        return self
+        self._bus.start()
+        self._started.append("bus")
+
+    def client_environment(self) -> dict[str, str]:
+        """What a client (and each function) needs to reach this twin, in its region."""
+        return {**self.aws.environment(), "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
 
     def stop(self) -> None:
+        """Stop everything, execution environments included; safe to call twice or after a failed start."""
+        self._stopping.set()
         if self._unsubscribe:
             self._unsubscribe()
-        self._queue.put(None)
-        self._sink.stop()
-        self.aws.stop()
+            self._unsubscribe = None
+        if "bus" in self._started:
+            self._queue.put(None)
+        with self._functions_lock:
+            pools, self._functions = list(self._functions.values()), {}
+        for pool in pools:
+            pool.stop()
+        if "sink" in self._started:
+            self._sink.stop()
+        if "aws" in self._started:
+            self.aws.stop()
+        self._started.clear()
         moto_fixes.behaviour.transition_seconds = None
         moto_fixes.behaviour.fail_next = None
         for key, value in self._saved_env.items():
@@ -155,6 +229,9 @@ class Twin:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        self._saved_env.clear()
+        with self._idle:
+            self._idle.notify_all()
 
     def __enter__(self) -> Twin:
         return self.start()
@@ -162,42 +239,51 @@ class Twin:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def echo(self, line: str) -> None:
+        """One whole line at a time: deliveries print from many threads."""
+        with self._echo_lock:
+            self._echo(line)
+
     def fail_next_update(self, reason: str = "the twin was told to fail this update") -> None:
         moto_fixes.behaviour.fail_next = reason
         self.echo(f"switch  the next endpoint create/update will fail: {reason}")
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until no event is queued or being handled (endpoint timers may still be pending)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._queue.empty() and not self._busy.is_set():
-                time.sleep(0.05)
-                if self._queue.empty() and not self._busy.is_set():
-                    return True
-            time.sleep(0.02)
-        return False
+        """Wait until no event is queued and no invocation (or retry) is pending; endpoint timers may be."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0 or self._stopping.is_set(), timeout)
+
+    def environments(self) -> dict[str, list[int]]:
+        """The pids of each function's live execution environments."""
+        with self._functions_lock:
+            pools = dict(self._functions)
+        return {name: pool.pids() for name, pool in pools.items()}
 
     # --- resources of template.yaml ---------------------------------------------------------------
 
-    def _create_resources(self) -> None:
+    def _client(self, service: str) -> Any:
         import boto3
 
+        return boto3.session.Session().client(service, endpoint_url=self.url, region_name=self.region)  # type: ignore[call-overload]
+
+    def _create_resources(self) -> None:
         raw = _raw_resources(self.template.path)
-        session = boto3.session.Session()
         for logical_id, resource in raw.items():
+            if not isinstance(resource, dict):  # Fn::ForEach and friends: nothing the twin creates
+                continue
             kind, props = resource["Type"], resource.get("Properties") or {}
             if kind == "AWS::DynamoDB::Table":
-                _create_table(session.client("dynamodb"), logical_id, props)
+                _create_table(self._client("dynamodb"), logical_id, props)
             elif kind == "AWS::SNS::Topic":
-                self._create_topic(session, logical_id)
+                self._create_topic(logical_id)
             elif kind == "AWS::SQS::Queue":
-                session.client("sqs").create_queue(QueueName=logical_id)
+                self._client("sqs").create_queue(QueueName=logical_id)
             elif kind == "AWS::SecretsManager::Secret":
                 secret = json.dumps({"url": f"{self._sink.url}/slack"})
-                session.client("secretsmanager").create_secret(Name=logical_id, SecretString=secret)
+                self._client("secretsmanager").create_secret(Name=logical_id, SecretString=secret)
 
-    def _create_topic(self, session: Any, logical_id: str) -> None:
-        arn = session.client("sns").create_topic(Name=logical_id)["TopicArn"]
+    def _create_topic(self, logical_id: str) -> None:
+        arn = self._client("sns").create_topic(Name=logical_id)["TopicArn"]
         self._sns_topics = [*getattr(self, "_sns_topics", []), arn]
         _tap_topic(self, arn)
 
@@ -205,10 +291,19 @@ class Twin:
 
     def _on_change(self, kind: str, payload: dict[str, Any]) -> None:
         # called on moto's request thread: build the event now (state as of this change), queue it
-        event = model_package_event(payload) if kind == "model_package" else endpoint_event(payload)
+        region = payload.get("region", self.region)
+        if region != self.region:
+            # EventBridge is regional: the stack's rules see only their own region's events
+            self.echo(f"event   in {region}: not delivered (the twin's stack is in {self.region})")
+            return
+        if kind == "model_package":
+            event = model_package_event(payload, timestamps=self.timestamps)
+        else:
+            event = endpoint_event(payload)
         self.log.events.append(event)
         self.log.queued_at[event["id"]] = time.monotonic()
         copies = 2 if self.duplicate_events else 1
+        self._begin(copies)
         for _ in range(copies):
             self._queue.put(event)
 
@@ -217,61 +312,162 @@ class Twin:
             event = self._queue.get()
             if event is None:
                 return
-            self._busy.set()
             try:
+                if self._stopping.is_set():
+                    continue
                 self.log.deliveries.append(event["id"])
                 self.echo(describe_event(event))
                 for rule in self.template.rules:
                     if pattern_matches(rule.pattern, event):
-                        self._invoke(self.template.functions[rule.target], event)
+                        self._begin(1)
+                        self._submit(self.template.functions[rule.target], event, 1, None)
             finally:
-                self._busy.clear()
+                self._end()
 
-    def _invoke(self, function: FunctionSpec, event: dict[str, Any]) -> None:
-        env = {**function.environment, "REGISTRY_CONFIG_DIR": str(self.config_dir)}
-        if not self.handler_logs:
-            # the twin's own log line per invocation says what happened; JSON logs and EMF on demand
-            env |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-        self._set_env(env)
-        handler = getattr(load_handler_module(function.module_path), function.function_name)
-        started, error, result, attempts = time.monotonic(), None, None, 0
-        while attempts <= ASYNC_RETRIES:
-            attempts += 1
-            try:
-                result = handler(json.loads(json.dumps(event)), LambdaContext(function.logical_id))
-                error = None
-                break
-            except Exception as exc:  # noqa: BLE001 - a handler error is an outcome, never a twin crash
-                error = f"{type(exc).__name__}: {exc}"
+    def _submit(self, function: FunctionSpec, event: dict[str, Any], attempt: int, first: float | None) -> None:
+        """Hand one attempt to the function's environments (Lambda's async queue); never blocks the bus."""
+        try:
+            self._pool(function).executor.submit(self._attempt, function, event, attempt, first)
+        except RuntimeError:  # the twin is stopping: the pool takes no more work
+            self._end()
+
+    def _attempt(self, function: FunctionSpec, event: dict[str, Any], attempt: int, first: float | None) -> None:
+        try:
+            if self._stopping.is_set():
+                return
+            started = time.monotonic()
+            first = first or started
+            invocation = self._pool(function).invoke(event)
+            if self._stopping.is_set():
+                return
+            if not invocation.ok and attempt <= ASYNC_RETRIES:
+                delay = self.retry_delays[min(attempt, len(self.retry_delays)) - 1] if self.retry_delays else 0.0
+                self.echo(
+                    f"  ↻ {function.logical_id} {_label(event)}: attempt {attempt} failed: {invocation.error}; "
+                    f"retry in {delay:g} s"
+                )
+                self._begin(1)  # the retry is in flight until it has run
+                timer = threading.Timer(delay, self._submit, (function, event, attempt + 1, first))
+                timer.daemon = True
+                timer.start()
+                return
+            self._record(function, event, invocation, attempt, first)
+        except Exception as exc:  # noqa: BLE001 - the twin's own fault must never wedge wait_idle
+            if not self._stopping.is_set():  # stopping refuses new environments: not worth a line
+                self.echo(f"  ! twin error invoking {function.logical_id}: {type(exc).__name__}: {exc}")
+        finally:
+            self._end()
+
+    def _record(
+        self, function: FunctionSpec, event: dict[str, Any], invocation: Invocation, attempts: int, first: float
+    ) -> None:
         outcome = Outcome(
             event["id"],
             function.logical_id,
-            error is None,
+            invocation.ok,
             attempts,
-            time.monotonic() - started,
-            result,
-            error,
+            time.monotonic() - first,
+            invocation.result,
+            invocation.error,
             queued_at=self.log.queued_at.get(event["id"]),
-            started_at=started,
+            started_at=first,
+            environment=invocation.pid,
         )
         self.log.outcomes.append(outcome)
-        if error is None:
-            self.echo(f"  → {function.logical_id}: ok ({outcome.seconds * 1000:.0f} ms){_summary(result)}")
+        where = f"{function.logical_id} {_label(event)}"
+        if invocation.ok:
+            self.echo(f"  → {where}: ok ({outcome.seconds * 1000:.0f} ms){_summary(invocation.result)}")
         else:
-            self.echo(f"  → {function.logical_id}: FAILED after {attempts} attempts: {error}")
-            self._dead_letter(function, event, error)
+            self.echo(f"  → {where}: FAILED after {attempts} attempts: {invocation.error}")
+            self._dead_letter(function, event, invocation.error or "")
 
-    def _dead_letter(self, function: FunctionSpec, event: dict[str, Any], error: str) -> None:
+    def _pool(self, function: FunctionSpec) -> _FunctionPool:
+        with self._functions_lock:
+            pool = self._functions.get(function.logical_id)
+            if pool is None:
+                if self._stopping.is_set():
+                    raise RuntimeError("the twin is stopping")
+                pool = _FunctionPool(self._runtime(function), self._concurrency_of(function))
+                self._functions[function.logical_id] = pool
+            return pool
+
+    def _runtime(self, function: FunctionSpec) -> FunctionRuntime:
+        """The function as Lambda would run it here: its template environment plus Lambda's own variables."""
+        settings = self._lambda_settings.get(function.logical_id, {})
+        timeout = float(settings.get("Timeout") or DEFAULT_TIMEOUT_SECONDS)
+        memory = int(settings.get("MemorySize") or 128)
+        env = {
+            **function.environment,
+            **self.client_environment(),
+            **self._execution_role(function.logical_id),
+            "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+            "REGISTRY_CONFIG_DIR": str(self.config_dir),
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        }
+        if not self.handler_logs:
+            # the twin's own log line per invocation says what happened; JSON logs and EMF on demand
+            env |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+        return FunctionRuntime(
+            name=function.logical_id,
+            module_path=function.module_path,
+            handler=function.function_name,
+            environment=env,
+            function_arn=function_arn_of(function.logical_id, self.region),
+            timeout_seconds=timeout,
+            memory_mb=memory,
+        )
+
+    def _execution_role(self, logical_id: str) -> dict[str, str]:
+        """Credentials of the function's own role, as Lambda gives a function its execution role's.
+
+        The role is named as `!Ref <Function>Role` reads on the twin (SAM's generated role), so
+        what the function does is recorded as `assumed-role/<Function>Role/<function>`, and the
+        gate tells the workflow's own changes (WORKFLOW_ROLES) from people's.
+        """
         import boto3
 
+        session = boto3.session.Session()
+        role_name = f"{logical_id}Role"
+        iam = session.client("iam")
+        trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'  # noqa: E501
+        try:
+            arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        except iam.exceptions.EntityAlreadyExistsException:
+            arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+        credentials = session.client("sts").assume_role(RoleArn=arn, RoleSessionName=logical_id)["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
+
+    def _concurrency_of(self, function: FunctionSpec) -> int:
+        reserved = self._lambda_settings.get(function.logical_id, {}).get("ReservedConcurrentExecutions")
+        return int(reserved) if isinstance(reserved, int) and reserved > 0 else self.concurrency
+
+    def _begin(self, count: int) -> None:
+        with self._idle:
+            self._in_flight += count
+
+    def _end(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            if self._in_flight <= 0:
+                self._idle.notify_all()
+
+    def _dead_letter(self, function: FunctionSpec, event: dict[str, Any], error: str) -> None:
         queue_id = f"{function.logical_id.removesuffix('Function')}DLQ"
-        sqs = boto3.session.Session().client("sqs")
+        sqs = self._client("sqs")
         try:
             url = sqs.get_queue_url(QueueName=queue_id)["QueueUrl"]
         except Exception:  # noqa: BLE001 - no queue for this function: the outcome log still has it
             return
         body = {
-            "requestContext": {"condition": "RetriesExhausted", "functionArn": function.logical_id},
+            "requestContext": {
+                "condition": "RetriesExhausted",
+                "functionArn": function_arn_of(function.logical_id, self.region),
+            },
             "responseContext": {"functionError": error},
             "requestPayload": event,
         }
@@ -283,14 +479,79 @@ class Twin:
             os.environ[key] = value
 
 
+class _FunctionPool:
+    """One function's execution environments: at most `concurrency` busy at once, started on demand, kept warm."""
+
+    def __init__(self, runtime: FunctionRuntime, concurrency: int) -> None:
+        self.runtime = runtime
+        self.concurrency = concurrency
+        # one thread per concurrent invocation: the thread waits, the environment (a process) works
+        self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"twin-{runtime.name}")
+        self._idle: list[ExecutionEnvironment] = []
+        self._all: list[ExecutionEnvironment] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        environment = self._take()
+        try:
+            return environment.invoke(event)
+        finally:
+            self._give_back(environment)
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [e.pid for e in self._all if e.pid is not None]
+
+    def stop(self) -> None:
+        with self._lock:
+            self._closed = True
+            environments, self._all, self._idle = list(self._all), [], []
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for environment in environments:
+            environment.stop()  # a thread waiting on it gets EOF and returns
+
+    def _take(self) -> ExecutionEnvironment:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the twin is stopping")
+            if self._idle:
+                return self._idle.pop()
+        environment = ExecutionEnvironment(self.runtime)  # a cold start, outside the lock
+        with self._lock:
+            if not self._closed:
+                self._all.append(environment)
+                return environment
+        environment.stop()
+        raise RuntimeError("the twin is stopping")
+
+    def _give_back(self, environment: ExecutionEnvironment) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if environment.alive:
+                self._idle.append(environment)
+            elif environment in self._all:
+                self._all.remove(environment)
+
+
 # --- events in AWS's shape --------------------------------------------------------------------------
 
 
-def model_package_event(payload: dict[str, Any]) -> dict[str, Any]:
-    """The "SageMaker Model Package State Change" event AWS would emit for this package now."""
+def model_package_event(payload: dict[str, Any], *, timestamps: str = "epoch-ms") -> dict[str, Any]:
+    """The "SageMaker Model Package State Change" event AWS would emit for this package now.
+
+    `timestamps` is the shape of CreationTime / LastModifiedTime: "epoch-ms" (as real accounts send
+    them) or "iso" (as AWS's documentation shows them).
+    """
     package = payload["package"]
     described = package.gen_response_object()
     detail = {key: _jsonable(value) for key, value in described.items()}
+    for key in ("CreationTime", "LastModifiedTime"):
+        moment = described.get(key)
+        if isinstance(moment, datetime):
+            millis = epoch_millis(moment)
+            detail[key] = millis if timestamps == "epoch-ms" else event_time(millis)
     detail["ModelPackageGroupName"] = package.model_package_group_name
     detail["ModelPackageVersion"] = package.model_package_version
     if payload.get("updated_fields"):
@@ -301,16 +562,15 @@ def model_package_event(payload: dict[str, Any]) -> dict[str, Any]:
 def endpoint_event(payload: dict[str, Any]) -> dict[str, Any]:
     """The "SageMaker Endpoint State Change" event: status in EventBridge's spelling, epoch-ms times."""
     endpoint = payload["endpoint"]
+    modified = getattr(endpoint, "last_modified_time", None)
     detail = {
         "EndpointName": endpoint.endpoint_name,
         "EndpointArn": endpoint.arn,
         "EndpointConfigName": endpoint.endpoint_config_name,
         "ProductionVariants": _jsonable(endpoint.production_variants),
         "EndpointStatus": to_event_spelling(endpoint.endpoint_status),
-        "CreationTime": int(endpoint.creation_time.timestamp() * 1000)
-        if hasattr(endpoint.creation_time, "timestamp")
-        else None,
-        "LastModifiedTime": int(time.time() * 1000),
+        "CreationTime": epoch_millis(endpoint.creation_time) if isinstance(endpoint.creation_time, datetime) else None,
+        "LastModifiedTime": epoch_millis(modified if isinstance(modified, datetime) else datetime.now(UTC)),
         "Tags": {t["Key"]: t["Value"] for t in endpoint.tags or []},
     }
     return _envelope(ENDPOINT_STATE_CHANGE, endpoint.arn, detail, payload)
@@ -324,7 +584,7 @@ def _envelope(detail_type: str, resource: str, detail: dict[str, Any], payload: 
         "source": "aws.sagemaker",
         "account": payload.get("account", ACCOUNT),
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": payload.get("region", REGION),
+        "region": payload.get("region", DEFAULT_REGION),
         "resources": [resource],
         "detail": detail,
     }
@@ -332,6 +592,8 @@ def _envelope(detail_type: str, resource: str, detail: dict[str, Any], payload: 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
+        if value.tzinfo is None:  # moto's times are naive UTC, not local time
+            value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -344,12 +606,17 @@ def describe_event(event: dict[str, Any]) -> str:
     detail = event["detail"]
     if event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE:
         fields = ",".join(detail.get("UpdatedModelPackageFields") or ["created"])
-        return (
-            f"event   model package {detail['ModelPackageGroupName']}/{detail['ModelPackageVersion']} "
-            f"{detail.get('ModelApprovalStatus')} [{fields}]"
-        )
-    name, status, config = detail["EndpointName"], detail["EndpointStatus"], detail.get("EndpointConfigName")
-    return f"event   endpoint {name} {status} ({config})"
+        return f"event   model package {_label(event)} [{fields}]"
+    return f"event   endpoint {_label(event)} ({detail.get('EndpointConfigName')})"
+
+
+def _label(event: dict[str, Any]) -> str:
+    """Which event a log line is about, short: deliveries run concurrently, so lines interleave."""
+    detail = event["detail"]
+    if event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE:
+        group, version = detail.get("ModelPackageGroupName"), detail.get("ModelPackageVersion")
+        return f"{group}/{version} {detail.get('ModelApprovalStatus')}"
+    return f"{detail.get('EndpointName')} {detail.get('EndpointStatus')}"
 
 
 def _summary(result: Any) -> str:
@@ -358,6 +625,25 @@ def _summary(result: Any) -> str:
         if interesting:
             return " " + json.dumps(interesting, default=str)
     return ""
+
+
+def _lambda_settings(path: Path) -> dict[str, dict[str, Any]]:
+    """Per function: Timeout, MemorySize, ReservedConcurrentExecutions (Globals merged) as plain values."""
+    import yaml
+
+    from registry_workflow.local.template import _CfnLoader
+
+    raw = yaml.load(path.read_text(), Loader=_CfnLoader) or {}  # noqa: S506 - SafeLoader subclass
+    defaults = ((raw.get("Globals") or {}).get("Function")) or {}
+    settings: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in (raw.get("Resources") or {}).items():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = {**defaults, **(resource.get("Properties") or {})}
+        keys = ("Timeout", "MemorySize", "ReservedConcurrentExecutions")
+        # a value given by an intrinsic (!Ref, !If) is not resolved here: the twin's default applies
+        settings[logical_id] = {k: props[k] for k in keys if isinstance(props.get(k), int)}
+    return settings
 
 
 # --- helpers for template resources ------------------------------------------------------------------
@@ -388,10 +674,7 @@ def _create_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
 
 def _tap_topic(twin: Twin, topic_arn: str) -> None:
     """Print what reaches an SNS topic: moto delivers to an SQS queue, a thread reads it."""
-    import boto3
-
-    session = boto3.session.Session()
-    sqs, sns = session.client("sqs"), session.client("sns")
+    sqs, sns = twin._client("sqs"), twin._client("sns")
     name = "twin-tap-" + topic_arn.rsplit(":", 1)[1]
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -464,6 +747,7 @@ class _Sink:
                         "outcomes": [o.__dict__ for o in twin.log.outcomes],
                         "slack": twin.log.slack,
                         "sns": twin.log.sns,
+                        "environments": twin.environments(),
                     }
                     self._reply(200, json.dumps(log, default=str), "application/json")
                 elif self.path == "/twin/idle":

@@ -1,0 +1,255 @@
+"""The deployer's first step for every approval-status change: record it, then apply the gate.
+
+`Gatekeeper.record_change` writes the audit entries of the change (registered, approved,
+rejected). `Gatekeeper.admit` decides whether an approval may deploy (`registry_workflow.gate`
+holds the rules and the records) and carries out a refusal:
+
+* no verdict of the workflow under the policy in force → validate now (the validator's own code);
+  a failure is set `Rejected` with the failed rules (the ordinary rejection event then announces
+  it), a pass goes on;
+* a failed verdict → `Rejected` with the failed rules;
+* a self-approval, an approval by someone not allowed, or by an unknown identity → back to
+  `PendingManualApproval` with the reason as `ApprovalDescription`, announced as "approval refused".
+
+Every refusal is an audit entry. An admitted approval is handed to `DeploymentService.approve`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from registry_workflow import aws
+from registry_workflow.audit import AuditTrail
+from registry_workflow.gate import (
+    SAME_CHANGE_SECONDS,
+    WORKFLOW_ROLES_ENV,
+    ApprovalVerdict,
+    GateRecords,
+    identity_of,
+    judge_approval,
+)
+from registry_workflow.observability import logger, metrics
+from registry_workflow.validation import APPROVED, PENDING, WORKFLOW_ACTOR, validate_version
+
+if TYPE_CHECKING:
+    from registry_workflow.config import Project
+    from registry_workflow.events import ModelPackageDetail
+
+REJECTED = "Rejected"
+DESCRIPTION_MAX = 1024
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why an approval does not deploy; `as_dict` is the handler's result."""
+
+    version: int
+    refusal: str
+    reason: str
+    then: str  # what the version was set to: PendingManualApproval | Rejected | unchanged
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": "refused", "version": self.version, "refusal": self.refusal, "detail": self.reason}
+
+
+class Gatekeeper:
+    """Applies the gate to one approval; see the module docstring."""
+
+    def __init__(
+        self,
+        records: GateRecords,
+        trail: AuditTrail,
+        *,
+        sagemaker: Any | None = None,
+        workflow_roles: frozenset[str] = frozenset(),
+        notifier: Any | None = None,
+    ) -> None:
+        self.records = records
+        self.trail = trail
+        self.sagemaker = sagemaker or aws.client("sagemaker")
+        self.workflow_roles = workflow_roles
+        self._notifier = notifier
+
+    @classmethod
+    def from_env(cls, sagemaker: Any | None = None) -> Gatekeeper:
+        return cls(
+            GateRecords.from_env(),
+            AuditTrail.from_env(),
+            sagemaker=sagemaker,
+            workflow_roles=frozenset(r.strip() for r in os.environ.get(WORKFLOW_ROLES_ENV, "").split(",") if r.strip()),
+        )
+
+    # --- the audit entries of a change ------------------------------------------------------------
+
+    def record_change(self, detail: ModelPackageDetail, package: dict[str, Any]) -> None:
+        """registered (a creation event), approved / rejected (by whom, why).
+
+        Only a change the version still shows is recorded: an event older than the version's
+        current state (a later change overtook it) cannot say who made it, and the later change's
+        own event records that one. A version that does not exist records nothing.
+        """
+        arn, group, version = detail.arn, detail.group_name, detail.version
+        if package.get("ModelPackageStatus") in (None, "Deleted") or package.get("ModelPackageArn") != arn:
+            return
+        if detail.is_creation:
+            self.trail.record(
+                group,
+                "registered",
+                key=f"registered:{arn}",
+                actor=_who(package.get("CreatedBy")),
+                version=version,
+                package_arn=arn,
+                details={"status": detail.approval_status},
+            )
+        status = detail.approval_status
+        if status not in (APPROVED, REJECTED):
+            return
+        if not _same_change(detail, package):
+            return
+        self.trail.record(
+            group,
+            status.lower(),
+            key=f"{status}:{arn}:{detail.last_modified_time}",
+            actor=_who(package.get("LastModifiedBy")),
+            version=version,
+            package_arn=arn,
+            reason=package.get("ApprovalDescription") or None,
+        )
+
+    # --- the gate ----------------------------------------------------------------------------------
+
+    def admit(self, project: Project, detail: ModelPackageDetail, package: dict[str, Any]) -> Refused | None:
+        """None when the approval may deploy; otherwise what was refused (and done about it)."""
+        arn, version = detail.arn, detail.version
+        digest = project.policy.digest()
+        validation = self.records.validation(arn, digest)
+        verdict = self._verdict(project, detail, package, auto_approved=bool(validation and validation.auto_approved))
+
+        if validation is None:
+            outcome = validate_version(
+                detail, project, sagemaker=self.sagemaker, records=self.records, trail=self.trail,
+                package=package, for_approval=True,
+            )  # fmt: skip
+            if outcome.action == "skipped":
+                return Refused(version, "stale", outcome.detail, "unchanged")
+            if outcome.result is None or not outcome.result.passed:
+                metrics.add_metric(name="ApprovalsRefused", unit="Count", value=1)
+                reason = f"not validated before approval, and validation failed: {outcome.detail}"
+                self._refused(project, detail, "failed_validation", reason, REJECTED, announced=True)
+                return Refused(version, "failed_validation", reason, REJECTED)
+        elif not validation.passed:
+            reason = f"failed validation (policy {digest}): {validation.failed_rules or 'see the stamp'}"
+            self._set_status(arn, REJECTED, reason)
+            metrics.add_metric(name="ApprovalsRefused", unit="Count", value=1)
+            self._refused(project, detail, "failed_validation", reason, REJECTED, announced=True)
+            return Refused(version, "failed_validation", reason, REJECTED)
+
+        if verdict.allowed:
+            logger.info(
+                "approval admitted",
+                extra={"package_arn": arn, "approver": verdict.approver, "registrant": verdict.registrant},
+            )
+            return None
+        reason = f"approval refused: {verdict.reason}"
+        self._set_status(arn, PENDING, reason)
+        metrics.add_metric(name="ApprovalsRefused", unit="Count", value=1)
+        self._refused(project, detail, verdict.refusal or "refused", reason, PENDING, approver=verdict.approver)
+        return Refused(version, verdict.refusal or "refused", reason, PENDING)
+
+    def _verdict(
+        self, project: Project, detail: ModelPackageDetail, package: dict[str, Any], *, auto_approved: bool
+    ) -> ApprovalVerdict:
+        """The four-eyes verdict of this approval: taken once, before the gate writes anything."""
+        approved_at = detail.last_modified_time or _iso(package.get("LastModifiedTime")) or "unknown"
+        kept = self.records.approval(detail.arn, approved_at)
+        if kept is not None:
+            return kept
+        verdict = judge_approval(
+            package,
+            project.policy.approval,
+            event_last_modified=_instant(detail.last_modified_time),
+            workflow_roles=self.workflow_roles,
+            auto_approved=auto_approved,
+        )
+        return self.records.keep_approval(detail.arn, approved_at, verdict)
+
+    def _set_status(self, arn: str, status: str, reason: str) -> None:
+        try:
+            self.sagemaker.update_model_package(
+                ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=reason[:DESCRIPTION_MAX]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise aws.as_operation_error("sagemaker:UpdateModelPackage", exc) from exc
+
+    def _refused(
+        self,
+        project: Project,
+        detail: ModelPackageDetail,
+        refusal: str,
+        reason: str,
+        then: str,
+        *,
+        approver: str | None = None,
+        announced: bool = False,
+    ) -> None:
+        logger.warning(
+            "approval refused", extra={"package_arn": detail.arn, "refusal": refusal, "reason": reason, "then": then}
+        )
+        self.trail.record(
+            detail.group_name,
+            "refused",
+            key=f"refused:{detail.arn}:{detail.last_modified_time}",
+            actor=WORKFLOW_ACTOR,
+            version=detail.version,
+            package_arn=detail.arn,
+            reason=reason,
+            details={"refusal": refusal, "then": then, "approver": approver},
+        )
+        if announced:
+            return  # the rejection's own event is announced by the notifier, with the failed rules
+        from registry_workflow.notifications import Notification, notify, region_of
+
+        notification = Notification(
+            kind="refused",
+            group=detail.group_name,
+            package_arn=detail.arn,
+            status="approval refused, back to pending review",
+            version=detail.version,
+            actor=approver,
+            reason=reason,
+            region=region_of(detail.arn) or self.sagemaker.meta.region_name,
+        )
+        try:
+            (self._notifier or notify)(notification, project)
+        except Exception:  # noqa: BLE001 - the refusal is recorded and the version reverted; a lost message must not undo it
+            metrics.add_metric(name="NotificationFailures", unit="Count", value=1)
+            logger.exception("refusal notification failed", extra={"package_arn": detail.arn})
+
+
+def _who(user_context: Any) -> str:
+    identity = identity_of(user_context)
+    return str(identity) if identity else "unknown"
+
+
+def _same_change(detail: ModelPackageDetail, package: dict[str, Any]) -> bool:
+    """Whether `package` (Describe) is still the state the event announced (nobody changed it since)."""
+    if package.get("ModelApprovalStatus") != detail.approval_status:
+        return False
+    described, announced = package.get("LastModifiedTime"), _instant(detail.last_modified_time)
+    if not isinstance(described, datetime) or announced is None:
+        return True
+    return abs((described - announced).total_seconds()) < SAME_CHANGE_SECONDS
+
+
+def _instant(canonical: str | None) -> datetime | None:
+    """An event time in `events.event_time`'s canonical form (parsed at the edge) as a datetime."""
+    return datetime.fromisoformat(canonical) if canonical else None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None

@@ -1,0 +1,321 @@
+"""The gate: nothing reaches an endpoint that did not pass the policy in force and a second person.
+
+Three locks, checked by the deployer itself for every approval (it never trusts that an
+`Approved` event implies them):
+
+1. **validated** — a passing validation of this version under the project's current policy
+   digest, recorded in the ledger table by the workflow (`ValidationRecords`). The
+   `CustomerMetadataProperties` stamp is for people: a registrant can write any metadata when it
+   calls CreateModelPackage, so the stamp alone proves nothing;
+2. **four eyes** — the identity that approved (`LastModifiedBy` of the approval) differs from the
+   one that registered (`CreatedBy`), when `approval.distinct_approver` is on (the default);
+3. **allowed approver** — when `approval.approvers` lists ARN patterns, the approver matches one.
+
+The workflow's own approval (`validation.auto_approve`: a workflow role approved, and the
+validation record says the validator approved it) counts as a distinct, allowed approver; a
+workflow role is never taken for a person's approval otherwise. A missing or malformed
+identity is unknown: never distinct, never allowed.
+
+Who approved is read from `DescribeModelPackage` (the event does not carry it) and is trusted only
+when the version was last modified at the approval event's `LastModifiedTime`: a later change
+(our own validation stamp, someone's metadata edit) replaces `LastModifiedBy`. The verdict is
+therefore taken once, before the gate writes anything, and kept in the ledger table per approval
+(`APPROVAL#<time>`), so a retry of the same event reaches the same verdict.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from registry_workflow import aws
+from registry_workflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from registry_workflow.policy import ApprovalPolicy
+
+LEDGER_TABLE_ENV = "LEDGER_TABLE"
+#: names of the IAM roles the workflow's functions run as (comma-separated): the validator's
+#: auto-approvals are the workflow's own; any other change by them is never an approval
+WORKFLOW_ROLES_ENV = "WORKFLOW_ROLES"
+
+_ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/(.+)$")
+_IAM_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$")
+
+#: how far Describe's `LastModifiedTime` may be from the event's and still be the same change: the
+#: event's precision is not documented (epoch milliseconds in captures, ISO strings in the docs), so
+#: one second, never less than what either shape carries. A workflow role's change inside it is
+#: still never taken for an approval; someone else's, made within a second, would be.
+SAME_CHANGE_SECONDS = 1.0
+
+Refusal = Literal["self_approval", "not_an_approver", "unknown_approver", "unknown_registrant"]
+
+
+# --- identities --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who acted on a version, from SageMaker's `UserContext` (`CreatedBy` / `LastModifiedBy`)."""
+
+    arn: str | None
+    principal_id: str | None = None
+    source_identity: str | None = None
+    user_profile: str | None = None
+
+    @property
+    def person(self) -> str:
+        """What tells two people apart.
+
+        `SourceIdentity` survives role chaining (IAM Identity Center and SAML set it to the person);
+        a Studio user profile is a person; otherwise the full identity ARN (for an assumed role it
+        names the session, which identity providers set to the user name).
+        """
+        return self.source_identity or self.user_profile or self.arn or ""
+
+    @property
+    def role_arn(self) -> str | None:
+        """`arn:aws:iam::<account>:role/<name>` of an assumed-role session (the path is not in the ARN)."""
+        match = _ASSUMED_ROLE.match(self.arn or "")
+        return f"arn:{match.group(1)}:iam::{match.group(2)}:role/{match.group(3)}" if match else None
+
+    @property
+    def role_name(self) -> str | None:
+        match = _ASSUMED_ROLE.match(self.arn or "")
+        return match.group(3) if match else None
+
+    def __str__(self) -> str:
+        return self.user_profile or self.arn or self.principal_id or "unknown"
+
+
+def identity_of(user_context: Any) -> Identity | None:
+    """An `Identity` from a `UserContext`, or None when it is missing or malformed."""
+    if not isinstance(user_context, dict):
+        return None
+    iam = user_context.get("IamIdentity")
+    iam = iam if isinstance(iam, dict) else {}
+    arn = iam.get("Arn")
+    arn = arn if isinstance(arn, str) and _IAM_ARN.match(arn) else None
+    profile = user_context.get("UserProfileName")
+    profile = profile if isinstance(profile, str) and profile.strip() else None
+    if profile:
+        domain = user_context.get("DomainId")
+        profile = f"{domain}/{profile}" if isinstance(domain, str) and domain else profile
+    if arn is None and profile is None:
+        return None
+    principal = iam.get("PrincipalId")
+    source = iam.get("SourceIdentity")
+    return Identity(
+        arn=arn,
+        principal_id=principal if isinstance(principal, str) else None,
+        source_identity=source if isinstance(source, str) and source.strip() else None,
+        user_profile=profile,
+    )
+
+
+# --- the four-eyes verdict (pure) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalVerdict:
+    """Whether an approval may stand: who registered, who approved, and why not."""
+
+    registrant: str | None
+    approver: str | None
+    refusal: Refusal | None = None
+    reason: str | None = None
+    by_workflow: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+    def as_item(self) -> dict[str, str]:
+        return {k: v for k, v in self._fields().items() if v}
+
+    def _fields(self) -> dict[str, str]:
+        return {
+            "registrant": self.registrant or "",
+            "approver": self.approver or "",
+            "refusal": self.refusal or "",
+            "reason": self.reason or "",
+            "by_workflow": "true" if self.by_workflow else "",
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ApprovalVerdict:
+        text = {k: v.get("S") for k, v in item.items() if isinstance(v, dict)}
+        return cls(
+            registrant=text.get("registrant"),
+            approver=text.get("approver"),
+            refusal=text.get("refusal") or None,
+            reason=text.get("reason"),
+            by_workflow=text.get("by_workflow") == "true",
+        )
+
+
+def judge_approval(
+    package: dict[str, Any],
+    policy: ApprovalPolicy,
+    *,
+    event_last_modified: datetime | None,
+    workflow_roles: frozenset[str] = frozenset(),
+    auto_approved: bool,
+) -> ApprovalVerdict:
+    """Four eyes and allowed approvers for the approval `package` (DescribeModelPackage) shows.
+
+    `event_last_modified`: the approval event's `LastModifiedTime`; Describe's must be the same
+    instant, within `SAME_CHANGE_SECONDS`. `workflow_roles`: names of the roles the workflow's
+    functions run as.
+    """
+    registrant = identity_of(package.get("CreatedBy"))
+    approver = identity_of(package.get("LastModifiedBy"))
+    names = (str(registrant) if registrant else None, str(approver) if approver else None)
+    described = _as_datetime(package.get("LastModifiedTime"))
+    changed_since = (
+        event_last_modified is not None
+        and described is not None
+        and abs((described - event_last_modified).total_seconds()) >= SAME_CHANGE_SECONDS
+    )
+    by_the_workflow = approver is not None and approver.role_name in workflow_roles
+    if changed_since or (by_the_workflow and not auto_approved):
+        # LastModifiedBy is whoever changed the version last: after the approval (a stamp, someone's
+        # edit) it is not the approver, and the workflow approves only through auto_approve
+        return ApprovalVerdict(
+            names[0],
+            None,
+            "unknown_approver",
+            f"the version changed after it was approved (last by {names[1] or 'unknown'}): "
+            "who approved cannot be told; approve it again",
+        )
+    if approver is None:
+        return ApprovalVerdict(*names, "unknown_approver", "approved by an unknown identity")
+    if by_the_workflow:
+        return ApprovalVerdict(*names, by_workflow=True)
+    if policy.distinct_approver:
+        if registrant is None:
+            return ApprovalVerdict(
+                *names, "unknown_registrant", "registered by an unknown identity: four eyes unprovable"
+            )
+        if registrant.person == approver.person:
+            return ApprovalVerdict(*names, "self_approval", f"approved by its own registrant ({approver})")
+    if policy.approvers and not _allowed(approver, policy.approvers):
+        return ApprovalVerdict(*names, "not_an_approver", f"{approver} is not an allowed approver of this project")
+    return ApprovalVerdict(*names)
+
+
+def _allowed(approver: Identity, patterns: list[str]) -> bool:
+    candidates = [c for c in (approver.arn, approver.role_arn) if c]
+    return any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+# --- records the workflow keeps (ledger table) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ValidationRecord:
+    """A verdict of the workflow on one version under one policy digest."""
+
+    package_arn: str
+    digest: str
+    passed: bool
+    failed_rules: str = ""
+    auto_approved: bool = False
+
+
+class GateRecords:
+    """Validation verdicts and approval verdicts, keyed by version, in the ledger table.
+
+    pk=PACKAGE#<arn>: sk=VALIDATION#<policy digest> (written by whoever validated) and
+    sk=APPROVAL#<LastModifiedTime of the approval> (the four-eyes verdict, written once).
+    """
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @classmethod
+    def from_env(cls) -> GateRecords:
+        name = os.environ.get(LEDGER_TABLE_ENV, "").strip()
+        if not name:
+            raise ConfigError(LEDGER_TABLE_ENV, name, "is not set: the gate's records live in the ledger table")
+        return cls(name)
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("dynamodb")
+
+    def validation(self, package_arn: str, digest: str) -> ValidationRecord | None:
+        item = self._get(package_arn, f"VALIDATION#{digest}")
+        if item is None:
+            return None
+        return ValidationRecord(
+            package_arn,
+            digest,
+            passed=item.get("status", {}).get("S") == "passed",
+            failed_rules=item.get("failed_rules", {}).get("S", ""),
+            auto_approved=item.get("auto_approved", {}).get("BOOL", False),
+        )
+
+    def put_validation(self, record: ValidationRecord) -> None:
+        item = {
+            "pk": {"S": _pk(record.package_arn)},
+            "sk": {"S": f"VALIDATION#{record.digest}"},
+            "status": {"S": "passed" if record.passed else "failed"},
+            "failed_rules": {"S": record.failed_rules},
+            "auto_approved": {"BOOL": record.auto_approved},
+            "at": {"S": datetime.now(UTC).isoformat()},
+        }
+        self._call("PutItem", self.client.put_item, TableName=self.table_name, Item=item)
+
+    def approval(self, package_arn: str, approved_at: str) -> ApprovalVerdict | None:
+        item = self._get(package_arn, f"APPROVAL#{approved_at}")
+        return ApprovalVerdict.from_item(item) if item else None
+
+    def keep_approval(self, package_arn: str, approved_at: str, verdict: ApprovalVerdict) -> ApprovalVerdict:
+        """Store the verdict unless one is stored already; the stored one wins (a retry agrees)."""
+        item = {"pk": {"S": _pk(package_arn)}, "sk": {"S": f"APPROVAL#{approved_at}"}}
+        item |= {k: {"S": v} for k, v in verdict.as_item().items()}
+        try:
+            self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise aws.as_operation_error("dynamodb:PutItem", exc) from exc
+            return self.approval(package_arn, approved_at) or verdict
+        except BotoCoreError as exc:
+            raise aws.as_operation_error("dynamodb:PutItem", exc) from exc
+        return verdict
+
+    def _get(self, package_arn: str, sk: str) -> dict[str, Any] | None:
+        response = self._call(
+            "GetItem",
+            self.client.get_item,
+            TableName=self.table_name,
+            Key={"pk": {"S": _pk(package_arn)}, "sk": {"S": sk}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return dict(item) if item else None
+
+    @staticmethod
+    def _call(operation: str, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise aws.as_operation_error(f"dynamodb:{operation}", exc) from exc
+
+
+def _pk(package_arn: str) -> str:
+    return f"PACKAGE#{package_arn}"
