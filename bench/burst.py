@@ -10,8 +10,9 @@ When the twin is idle it checks, per package ARN: the validator stamped it exact
 
 Latency is measured per delivery from the twin's log: queued = when the twin put the event on
 its bus (right after the change in moto), started/done = the handler invocation. The twin runs
-one delivery at a time (Lambda would run them concurrently), so queue wait grows with the burst;
-handler time is what each invocation costs.
+each function concurrently in its own worker processes (up to `--concurrency`, like Lambda), so
+what a burst waits on is the single moto process answering every handler; handler time is what
+each invocation costs against it.
 Run: .venv/bin/python bench/burst.py [--versions 200] [--threads 8]
 """
 

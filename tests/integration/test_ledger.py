@@ -149,3 +149,33 @@ def test_lock_holder_names_the_deployment_and_a_restart_gets_a_new_start_time(le
     stored = ledger.get(first.endpoint, first.deployment_id)
     assert stored is not None
     assert stored.started_at == again.started_at
+
+
+def test_a_retry_after_a_crash_between_the_write_and_its_audit_entry_records_it_once(
+    ledger: DeploymentLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry_workflow.audit import AuditTrail
+    from registry_workflow.errors import AwsOperationError
+
+    # GIVEN a deployment in progress
+    started = ledger.begin(record(1))
+    trail = AuditTrail(ledger.table_name)
+    before = [e.kind for e in trail.entries("rc-fraud-detection")]
+
+    # WHEN its close is written but the run dies before the audit entry (an AWS fault on the append)
+    original = AuditTrail.record
+
+    def crash(self: AuditTrail, *args: object, **kwargs: object) -> None:
+        raise AwsOperationError("dynamodb:TransactWriteItems", "InternalServerError", "injected")
+
+    monkeypatch.setattr(AuditTrail, "record", crash)
+    with pytest.raises(AwsOperationError):
+        ledger.finish(started, DeploymentStatus.SUCCEEDED)
+    monkeypatch.setattr(AuditTrail, "record", original)
+
+    # THEN the retry finds the deployment closed already, and records the missing entry, once
+    assert ledger.finish(started, DeploymentStatus.SUCCEEDED) is False
+    assert ledger.finish(started, DeploymentStatus.SUCCEEDED) is False
+    after = [e.kind for e in trail.entries("rc-fraud-detection")]
+    assert after == [*before, "deployed"]
+    assert trail.verify("rc-fraud-detection").ok

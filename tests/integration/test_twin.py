@@ -174,3 +174,31 @@ def test_the_region_comes_from_the_flag_then_the_environment(monkeypatch: pytest
     assert twin_region() == "us-east-1"
     with pytest.raises(RegistryWorkflowError, match="not an AWS region"):
         twin_region("Tokyo")
+
+
+def test_the_sweep_schedule_reaches_the_tracker(twin: Twin) -> None:
+    # GIVEN the template's schedule (the tracker's sweep, every 5 minutes)
+    [schedule] = twin.template.schedules
+    assert (schedule.target, schedule.expression) == ("TrackerFunction", "rate(5 minutes)")
+
+    # WHEN it fires (the control route does what the clock does every 5 minutes)
+    request = urllib.request.Request(f"{twin.control_url}/twin/fire-schedules", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        [event_id] = json.loads(response.read())["fired"]
+    assert twin.wait_idle(30)
+
+    # THEN the tracker got the standard scheduled event and swept without error
+    [event] = [e for e in twin.log.events if e["id"] == event_id]
+    assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
+    [outcome] = [o for o in twin.log.outcomes if o.event_id == event_id]
+    assert (outcome.function, outcome.ok) == ("TrackerFunction", True), outcome
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [("rate(5 minutes)", 300.0), ("rate(1 minute)", 60.0), ("rate(2 hours)", 7200.0), ("cron(0 12 * * ? *)", None)],
+)
+def test_schedule_rates(expression: str, seconds: float | None) -> None:
+    from registry_workflow.local.twin import _rate_seconds
+
+    assert _rate_seconds(expression) == seconds

@@ -166,6 +166,18 @@ def run(story: Story, twin: Any, repo: Path) -> None:
     )
     story.expect("v1 announced on Slack (registered, validated)", lambda: announced(v1) >= 2)
 
+    story.step("the data scientist approves their own v1: the gate refuses it (four eyes)")
+    sagemaker.update_model_package(ModelPackageArn=v1, ModelApprovalStatus="Approved")
+    story.expect(
+        "v1 back to PendingManualApproval: 'approval refused: approved by its own registrant'",
+        lambda: (
+            described(v1)["ModelApprovalStatus"] == "PendingManualApproval"
+            and "approved by its own registrant" in described(v1).get("ApprovalDescription", "")
+        ),
+    )
+    story.expect("nothing deployed", lambda: live_version() is None)
+    twin.wait_idle()
+
     story.step("a reviewer approves v1 (aws sagemaker update-model-package --model-approval-status Approved)")
     reviewer.update_model_package(ModelPackageArn=v1, ModelApprovalStatus="Approved", ApprovalDescription="LGTM")
     story.expect(f"endpoint {endpoint} created", lambda: sagemaker.describe_endpoint(EndpointName=endpoint))
@@ -239,6 +251,21 @@ def run(story: Story, twin: Any, repo: Path) -> None:
     )
     print(status.stdout or status.stderr)
     story.expect("status shows v1 live on the endpoint", lambda: re.search(rf"{endpoint}\s+v1\s", status.stdout))
+
+    story.step(f"registry-workflow audit {GROUP} --verify: every transition, hash-chained")
+    audit = subprocess.run(  # noqa: S603
+        [str(Path(sys.executable).parent / "registry-workflow"), "audit", GROUP, "--verify"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    print(audit.stdout or audit.stderr)
+    story.expect("the audit trail verifies", lambda: audit.returncode == 0 and "chain verified" in audit.stdout)
+    story.expect(
+        "it shows the refused self-approval and the rollback",
+        lambda: " refused " in audit.stdout and " rolled_back " in audit.stdout,
+    )
 
 
 def reviewer_client(twin: Any) -> Any:

@@ -276,6 +276,8 @@ class DeploymentLedger:
             existing = self.get(record.endpoint, record.deployment_id)
             if existing is None:  # pragma: no cover - deleted between the two calls
                 raise
+            if existing.status == record.status:  # a retry: its audit entry may be missing
+                self._audit(existing, existing.status, existing.failure_reason)
             return existing, False
         self._audit(record, record.status, record.failure_reason)
         return record, True
@@ -352,6 +354,7 @@ class DeploymentLedger:
             }
         }
         if not self._transact_release(record, update):
+            self._audit_if_already(record, status, failure_reason)
             return False
         self._audit(record, status, failure_reason)
         return True
@@ -400,9 +403,17 @@ class DeploymentLedger:
                 reraise_conditional=True,
             )
         except _ConditionFailed:
+            self._audit_if_already(record, status, failure_reason)
             return False
         self._audit(record, status, failure_reason)
         return True
+
+    def _audit_if_already(self, record: Deployment, status: DeploymentStatus, reason: str | None) -> None:
+        """A write that found `status` already set may be the retry of a run that crashed between
+        its ledger write and its audit entry: record the entry now (its once-key makes it exactly once)."""
+        current = self.get(record.endpoint, record.deployment_id)
+        if current is not None and current.status == status:
+            self._audit(current, status, current.failure_reason or reason)
 
     def _audit(
         self, record: Deployment, status: DeploymentStatus, reason: str | None = None, *, attempt: str = ""

@@ -200,6 +200,7 @@ class Twin:
         self._unsubscribe = moto_fixes.subscribe(self._on_change)
         self._bus.start()
         self._started.append("bus")
+        threading.Thread(target=self._fire_on_schedule, name="twin-schedules", daemon=True).start()
 
     def client_environment(self) -> dict[str, str]:
         """What a client (and each function) needs to reach this twin, in its region."""
@@ -306,6 +307,33 @@ class Twin:
         self._begin(copies)
         for _ in range(copies):
             self._queue.put(event)
+
+    def fire_schedules(self) -> list[str]:
+        """Deliver every schedule's event of template.yaml now (the tracker's sweep); their ids."""
+        fired = []
+        for schedule in self.template.schedules:
+            event = schedule.event(
+                region=self.region,
+                account=ACCOUNT,
+                time=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                event_id=str(uuid.uuid4()),
+            )
+            self.log.events.append(event)
+            self.log.queued_at[event["id"]] = time.monotonic()
+            self.echo(f"event   schedule {schedule.name} ({schedule.expression}) → {schedule.target}")
+            self._begin(1)
+            self._submit(self.template.functions[schedule.target], event, 1, None)
+            fired.append(event["id"])
+        return fired
+
+    def _fire_on_schedule(self) -> None:
+        """EventBridge fires each `rate(...)` schedule at its rate; so does the twin, while it runs."""
+        periods = [p for p in (_rate_seconds(s.expression) for s in self.template.schedules) if p]
+        if not periods:
+            return
+        period = min(periods)
+        while not self._stopping.wait(period):
+            self.fire_schedules()
 
     def _work(self) -> None:
         while True:
@@ -602,6 +630,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _rate_seconds(expression: str) -> float | None:
+    """`rate(5 minutes)` → 300.0; a `cron(...)` expression (not fired by the twin) → None."""
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if match is None:
+        return None
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+    return float(match.group(1)) * unit
+
+
 def describe_event(event: dict[str, Any]) -> str:
     detail = event["detail"]
     if event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE:
@@ -613,6 +650,8 @@ def describe_event(event: dict[str, Any]) -> str:
 def _label(event: dict[str, Any]) -> str:
     """Which event a log line is about, short: deliveries run concurrently, so lines interleave."""
     detail = event["detail"]
+    if event["detail-type"] == "Scheduled Event":
+        return f"schedule {event['resources'][0].rsplit('/', 1)[-1]}"
     if event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE:
         group, version = detail.get("ModelPackageGroupName"), detail.get("ModelPackageVersion")
         return f"{group}/{version} {detail.get('ModelApprovalStatus')}"
@@ -732,6 +771,8 @@ class _Sink:
                 elif self.path == "/twin/fail-next-update":
                     twin.fail_next_update(body or "the twin was told to fail this update")
                     self._reply(200, "ok")
+                elif self.path == "/twin/fire-schedules":
+                    self._reply(200, json.dumps({"fired": twin.fire_schedules()}), "application/json")
                 elif self.path == "/twin/duplicate-events":
                     twin.duplicate_events = body.strip().lower() in {"", "1", "true", "on"}
                     twin.echo(f"switch  every event arrives twice: {twin.duplicate_events}")
