@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
-import os
 import random
 import time
 from collections.abc import Iterator, Mapping
@@ -37,10 +36,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
-from registry_workflow.errors import ConfigError, RegistryWorkflowError
+from registry_workflow.errors import RegistryWorkflowError
+from registry_workflow.ledger_table import LedgerTableStore
 from registry_workflow.observability import logger
 
-LEDGER_TABLE_ENV = "LEDGER_TABLE"
 GENESIS = "0" * 64
 HEAD = "HEAD"
 #: concurrent appends to one group retry this often before giving up (the event is then retried)
@@ -111,23 +110,10 @@ class ChainReport:
         return asdict(self)
 
 
-class AuditTrail:
+class AuditTrail(LedgerTableStore):
     """Appends to and reads the per-group hash chains in the ledger table."""
 
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @classmethod
-    def from_env(cls) -> AuditTrail:
-        name = os.environ.get(LEDGER_TABLE_ENV, "").strip()
-        if not name:
-            raise ConfigError(LEDGER_TABLE_ENV, name, "is not set: the audit trail lives in the ledger table")
-        return cls(name)
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
+    what = "the audit trail's entries"
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -267,45 +253,14 @@ class AuditTrail:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _head(self, group: str) -> tuple[int, str]:
-        item = self._call(
-            "GetItem",
-            self.client.get_item,
-            TableName=self.table_name,
-            Key={"pk": {"S": _pk(group)}, "sk": {"S": HEAD}},
-            ConsistentRead=True,
-        ).get("Item")
+        item = self._get_item(_pk(group), HEAD)
         return (int(item["seq"]["N"]), item["hash"]["S"]) if item else (0, GENESIS)
 
     def _seen(self, group: str, key: str) -> bool:
-        item = self._call(
-            "GetItem",
-            self.client.get_item,
-            TableName=self.table_name,
-            Key={"pk": {"S": _pk(group)}, "sk": {"S": f"KEY#{_key_digest(key)}"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return item is not None
+        return self._get_item(_pk(group), f"KEY#{_key_digest(key)}") is not None
 
     def _items(self, group: str) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": _pk(group)}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._call("Query", self.client.query, **kwargs)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    @staticmethod
-    def _call(operation: str, method: Any, **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise aws.as_operation_error(f"dynamodb:{operation}", exc) from exc
+        return self._partition(_pk(group))
 
 
 # --- items ----------------------------------------------------------------------------------------

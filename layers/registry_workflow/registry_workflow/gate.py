@@ -26,7 +26,6 @@ therefore taken once, before the gate writes anything, and kept in the ledger ta
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,12 +34,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
-from registry_workflow.errors import ConfigError
+from registry_workflow.ledger_table import LedgerTableStore
 
 if TYPE_CHECKING:
     from registry_workflow.policy import ApprovalPolicy
 
-LEDGER_TABLE_ENV = "LEDGER_TABLE"
 #: names of the IAM roles the workflow's functions run as (comma-separated): the validator's
 #: auto-approvals are the workflow's own; any other change by them is never an approval
 WORKFLOW_ROLES_ENV = "WORKFLOW_ROLES"
@@ -235,27 +233,14 @@ class ValidationRecord:
     auto_approved: bool = False
 
 
-class GateRecords:
+class GateRecords(LedgerTableStore):
     """Validation verdicts and approval verdicts, keyed by version, in the ledger table.
 
     pk=PACKAGE#<arn>: sk=VALIDATION#<policy digest> (written by whoever validated) and
     sk=APPROVAL#<LastModifiedTime of the approval> (the four-eyes verdict, written once).
     """
 
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @classmethod
-    def from_env(cls) -> GateRecords:
-        name = os.environ.get(LEDGER_TABLE_ENV, "").strip()
-        if not name:
-            raise ConfigError(LEDGER_TABLE_ENV, name, "is not set: the gate's records live in the ledger table")
-        return cls(name)
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
+    what = "the gate's records"
 
     def validation(self, package_arn: str, digest: str) -> ValidationRecord | None:
         item = self._get(package_arn, f"VALIDATION#{digest}")
@@ -299,22 +284,7 @@ class GateRecords:
         return verdict
 
     def _get(self, package_arn: str, sk: str) -> dict[str, Any] | None:
-        response = self._call(
-            "GetItem",
-            self.client.get_item,
-            TableName=self.table_name,
-            Key={"pk": {"S": _pk(package_arn)}, "sk": {"S": sk}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return dict(item) if item else None
-
-    @staticmethod
-    def _call(operation: str, method: Any, **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise aws.as_operation_error(f"dynamodb:{operation}", exc) from exc
+        return self._get_item(_pk(package_arn), sk)
 
 
 def _pk(package_arn: str) -> str:

@@ -38,8 +38,8 @@ from botocore.exceptions import ClientError
 
 from registry_workflow import aws
 from registry_workflow.errors import ConfigError, DeploymentConflictError
+from registry_workflow.ledger_table import LEDGER_TABLE_ENV
 
-LEDGER_TABLE_ENV = "LEDGER_TABLE"
 #: the local twin names tables after their logical id in template.yaml
 DEFAULT_LOCAL_TABLE = "LedgerTable"
 GROUP_INDEX = "by-group"

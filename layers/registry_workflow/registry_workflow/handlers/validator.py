@@ -13,9 +13,10 @@ from registry_workflow import audit
 from registry_workflow.audit import AuditTrail
 from registry_workflow.config import Project
 from registry_workflow.events import ModelPackageDetail, parse_model_package_event
-from registry_workflow.gate import LEDGER_TABLE_ENV, GateRecords, identity_of
+from registry_workflow.gate import GateRecords, identity_of
 from registry_workflow.handlers.intake import approval_key, ignored, managed_project, parse_or_refuse
 from registry_workflow.idempotency import run_once
+from registry_workflow.ledger_table import LEDGER_TABLE_ENV
 from registry_workflow.observability import logger, metrics
 from registry_workflow.validation import PENDING, describe_version, validate_version
 
@@ -54,6 +55,7 @@ def _validate(*, key: dict[str, Any], detail: ModelPackageDetail, project: Proje
     metrics.add_metric(name=f"Versions{outcome.action.capitalize()}", unit="Count", value=1)
     if outcome.result is not None:  # judged (passed or failed), not skipped
         metrics.add_metric(name="VersionsValidated", unit="Count", value=1)
+        metrics.add_metric(name=f"Validations{outcome.result.status.capitalize()}", unit="Count", value=1)
     result = outcome.result
     return {
         "action": outcome.action,

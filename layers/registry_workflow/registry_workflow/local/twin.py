@@ -435,7 +435,7 @@ class Twin:
         }
         if not self.handler_logs:
             # the twin's own log line per invocation says what happened; JSON logs and EMF on demand
-            env |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+            env |= {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
         return FunctionRuntime(
             name=function.logical_id,
             module_path=function.module_path,
