@@ -112,4 +112,4 @@ def test_duplicated_events_delivered_concurrently(provisioned: RunningTwin) -> N
     twin.idle()
     log = twin.log()
     assert len(log["deliveries"]) == 2 * len(log["events"])
-    assert all(o["ok"] for o in log["outcomes"])
+    assert all(o["ok"] for o in log["outcomes"]), [(o["function"], o["error"]) for o in log["outcomes"] if not o["ok"]]

@@ -15,6 +15,7 @@ from typing import Any
 
 from registry_workflow import aws
 from registry_workflow.errors import ConfigError
+from registry_workflow.observability import logger
 
 TABLE_ENV = "IDEMPOTENCY_TABLE"
 #: how long a key is remembered; EventBridge retries for at most 24 h
@@ -30,11 +31,20 @@ def run_once(
     table = os.environ.get(TABLE_ENV, "").strip()
     if not table:
         raise ConfigError(TABLE_ENV, table, "must name the idempotency DynamoDB table")
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
     wrapped, config = _idempotent(function, table, aws.client("dynamodb"))
     if lambda_context is not None:
         # lets an in-progress record expire with the invocation, so a timed-out run is retried
         config.register_lambda_context(lambda_context)
-    return dict(wrapped(key=key, **kwargs))
+    try:
+        return dict(wrapped(key=key, **kwargs))
+    except IdempotencyAlreadyInProgressError:
+        # a duplicate delivered while the first is still running (AWS runs them in parallel): the
+        # first owns the work, and if it fails Lambda retries it (its record then expires with its
+        # invocation), so this copy has nothing to do. Raising would only retry and alarm.
+        logger.info("duplicate of an event being handled by another invocation", extra={"key": key})
+        return {"action": "duplicate", "detail": "the same change is being handled by another invocation"}
 
 
 @lru_cache(maxsize=16)
