@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help venv lint typecheck validate test unit integration e2e demo local build deploy fuzz bench clean
 
 help: ## Show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 venv: $(STAMP) ## Create .venv (python3.12) and install the project with its dev tools
 
@@ -39,17 +39,23 @@ validate: $(STAMP) ## sam validate --lint, then cfn-lint with the serverless rul
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 
+# Tests run in parallel (pytest-xdist): one worker per core ("auto": 2 on the dev machine, as many
+# as a CI runner has), worksteal so a worker that finishes early takes tests from a busy one. Every
+# test has its own moto state, ports and temporary directories. PYTEST_WORKERS=0 runs them serially.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
+
 test: $(STAMP) lint typecheck validate ## Everything CI runs: lint, types, template, all tests
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 unit: $(STAMP) ## Unit tests only (no network)
-	$(BIN)/python -m pytest -q tests/unit
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
 
 integration: $(STAMP) ## Integration tests (moto)
-	$(BIN)/python -m pytest -q tests/integration
+	$(PYTEST) tests/integration $(PYTEST_ARGS)
 
 e2e: $(STAMP) ## End-to-end tests on the offline twin
-	$(BIN)/python -m pytest -q tests/e2e
+	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 demo: $(STAMP) ## Run the whole approval workflow on the offline twin
 	$(BIN)/python -m registry_workflow.demo
@@ -75,11 +81,8 @@ deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; teams
 fuzz: $(STAMP) ## Long fuzz run (HYPOTHESIS_PROFILE=fuzz): every handler and the config parser
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/integration/test_handler_fuzz.py tests/unit/test_config_fuzz.py
 
-bench: $(STAMP) ## Benchmarks (on demand; numbers go to docs/performance.md)
-	$(BIN)/python bench/provision.py
-	$(BIN)/python bench/events.py
-	$(BIN)/python bench/cold_import.py
-	$(BIN)/python bench/burst.py
+bench: $(STAMP) ## Benchmarks (on demand; numbers go to docs/performance.md): ends with each figure vs its target
+	$(BIN)/python bench/all.py
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -31,7 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from targets import target_line
+
 REPO = Path(__file__).resolve().parent.parent
+#: issue 14: event -> handler start, 95th percentile, per function
+BURST_P95_SECONDS = 2.0
 ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET = "registry-workflow-bench-metrics"
 ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[A-Za-z0-9-]+/\d+")
@@ -209,9 +213,18 @@ def run(twin: Any, n: int, threads: int, timeout: float, out: io.StringIO) -> bo
     for o in failed_outcomes[:5]:
         say(f"  failed: {o.function} {o.error}")
     all_ok = idle and all(count == n for count in checks.values()) and lost <= 0 and not failed_outcomes
-    if total_sns > expected_messages or total_slack > expected_messages:
+    doubled = max(total_sns, total_slack) - expected_messages
+    if doubled > 0:
         all_ok = False
         say("  duplicates: more messages than expected")
+    say()
+    say(target_line(f"twin burst of {n}: lost messages", str(max(lost, 0)), "0", lost <= 0))
+    say(target_line(f"twin burst of {n}: doubled messages", str(max(doubled, 0)), "0", doubled <= 0))
+    for function, items in sorted(by_function.items()):
+        p95 = percentile([(o.started_at - o.queued_at) for o in items], 95)
+        met = p95 <= BURST_P95_SECONDS
+        all_ok &= met
+        say(target_line(f"twin burst of {n}: {function} event -> start p95", f"{p95:.1f} s", "<= 2 s", met))
     return all_ok
 
 

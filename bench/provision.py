@@ -25,6 +25,7 @@ import boto3
 from registry_workflow.aws import RETRY_CONFIG
 from registry_workflow.config import parse_config
 from registry_workflow.provisioning import GroupState, reconcile
+from targets import target_line
 
 PORT = 5077
 URL = f"http://127.0.0.1:{PORT}"
@@ -128,6 +129,16 @@ def run(n: int, cli_sample: int) -> None:
     print(
         f"  re-run on up-to-date account: {rerun:7.2f} s, {len(calls)} API calls "
         f"(target <= {math.ceil(n / 100) + 1}), 0 writes: {all('Create' not in c for c in calls)}"
+    )
+    rerun_calls, no_writes = len(calls), all("Create" not in c for c in calls)
+    target_line(f"provision {n} groups vs the seed's CLI loop", f"{cli / ours:.0f}x faster", ">= 50x", cli / ours >= 50)
+    target_line(f"provision {n} groups vs a raw boto3 loop", f"{ours / floor:.2f}x", "<= 1.25x", ours / floor <= 1.25)
+    limit = math.ceil(n / 100) + 1
+    target_line(
+        "provision re-run, up to date",
+        f"{rerun_calls} calls, {'0 writes' if no_writes else 'writes'}",
+        f"<= {limit} calls, 0 writes",
+        rerun_calls <= limit and no_writes,
     )
 
 

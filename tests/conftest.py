@@ -12,6 +12,12 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+# helper modules the test modules import by name (`from deploy_support import ...`) before any
+# `pytest_plugins` line could register them: rewrite their asserts too (pytest warns otherwise)
+pytest.register_assert_rewrite(
+    "deploy_support", "handler_loader", "registry_fixtures", "slack_stub", "twin_process", "workflow_steps"
+)
+
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
 REGION = "us-east-1"
@@ -22,6 +28,11 @@ ENABLE_MODEL_REGISTRY=true
 TEAMS="rc algo"
 RC_PROJECTS="fraud-detection anti-money-laundering"
 ALGO_PROJECTS="recommendation-engine"
+"""
+#: every default, no thresholds, said explicitly (a missing or empty policy.toml is refused)
+BASE_POLICY = """\
+[defaults.validation]
+min = {}
 """
 
 
@@ -40,10 +51,10 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from registry_workflow import aws
     from registry_workflow.validation import forget_champions
 
-    aws.reset_clients()
+    aws.configure()  # no region/profile/CLI client config left by a CLI test; forgets cached clients
     forget_champions()  # moto is reset per test, so ARNs repeat with other metrics
     yield
-    aws.reset_clients()
+    aws.configure()
 
 
 @pytest.fixture
@@ -70,6 +81,7 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "config"
     directory.mkdir()
     (directory / ".env.shared").write_text(SEED_ENV)
+    (directory / "policy.toml").write_text(BASE_POLICY)
     monkeypatch.setenv("REGISTRY_CONFIG_DIR", str(directory))
     return directory
 
@@ -120,6 +132,23 @@ settings.register_profile(
     "fuzz", max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")), deadline=None, print_blob=True
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker: hand this process's counts to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        import fuzz_stats
+
+        workeroutput["fuzz_stats"] = fuzz_stats.snapshot()
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent when xdist is not installed
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the xdist controller: add up each worker's counts as it finishes."""
+    import fuzz_stats
+
+    fuzz_stats.merge(getattr(node, "workeroutput", {}).get("fuzz_stats", {}))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -16,3 +16,17 @@ def record(target: str, outcome: str) -> None:
 
 def fault(name: str, outcome: str) -> None:
     faults[f"{name}: {outcome}"] += 1
+
+
+# under pytest-xdist each worker counts its own tests: tests/conftest.py sends each worker's
+# snapshot to the controller, which merges them before printing the totals
+
+
+def snapshot() -> dict[str, dict[str, int]]:
+    return {"fuzzed": dict(fuzzed), "outcomes": dict(outcomes), "faults": dict(faults)}
+
+
+def merge(counts: dict[str, dict[str, int]]) -> None:
+    fuzzed.update(counts.get("fuzzed", {}))
+    outcomes.update(counts.get("outcomes", {}))
+    faults.update(counts.get("faults", {}))

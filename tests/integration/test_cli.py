@@ -55,8 +55,8 @@ def test_cleanup_leaves_unmanaged_groups_unless_told(sagemaker: Any, config_dir:
 def test_bad_config_is_a_clear_error(config_dir: Any) -> None:
     (config_dir / ".env.shared").write_text("ENABLE_MODEL_REGISTRY=yes-please\n")
     result = CliRunner().invoke(main, ["provision"])
-    assert result.exit_code == 1
-    assert "ENABLE_MODEL_REGISTRY='yes-please'" in result.output
+    assert result.exit_code == 2
+    assert f'{config_dir}/.env.shared:1: ENABLE_MODEL_REGISTRY: is "yes-please": must be true or false' in result.output
 
 
 def test_groups_prints_the_template_parameter(config_dir: Any) -> None:

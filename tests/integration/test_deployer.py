@@ -56,7 +56,7 @@ def test_fresh_endpoint_is_created_from_the_approved_package(world: DeployWorld,
     assert record is not None
     assert (record.version, record.status, record.package_arn) == (1, DeploymentStatus.IN_PROGRESS, arn)
     assert record.approver == f"arn:aws:iam::{ACCOUNT}:root"  # who approved: the caller moto saw
-    assert record.strategy == "canary"
+    assert record.strategy == "create"  # CreateEndpoint: the policy's canary applies to updates only
     assert world.titles() == [f"{GROUP} v1: deploying"]
 
     # WHEN the endpoint reports InService on that config

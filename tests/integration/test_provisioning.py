@@ -203,5 +203,5 @@ def test_bad_config_fails_before_any_aws_call(
     monkeypatch.setattr("registry_workflow.aws.client", no_aws)
     app = handler_module("provisioner")
 
-    with pytest.raises(ConfigError, match="RC_PROJECTS='fraud_detection'"):
+    with pytest.raises(ConfigError, match='RC_PROJECTS: project "fraud_detection"'):
         app.lambda_handler({}, lambda_context)

@@ -9,7 +9,7 @@ from conftest import FakeLambdaContext
 from handler_loader import handler_module
 from registry_workflow.config import load_config
 from registry_workflow.errors import MalformedEventError
-from registry_workflow.validation import FAILED_RULES_KEY, METRICS_KEY, POLICY_KEY, STATUS_KEY
+from registry_workflow.validation import FAILED_RULES_KEY, METRICS_KEY, POLICY_KEY, STATUS_KEY, forget_champions
 
 pytest_plugins = ["registry_fixtures"]
 
@@ -144,6 +144,7 @@ def test_champion_metrics_come_from_its_stamp_then_from_the_cache(registry: Any,
     champion = registry.register(metrics={"auc": 0.95})["ModelPackageArn"]
     validate(registry.event_for(champion), lambda_context)
     registry.sagemaker.update_model_package(ModelPackageArn=champion, ModelApprovalStatus="Approved")
+    forget_champions()  # the champion was validated by another container
     calls = registry.count_calls("sagemaker", "s3")
 
     def validator_calls(arn: str) -> dict[str, int]:
@@ -169,6 +170,32 @@ def test_champion_metrics_come_from_its_stamp_then_from_the_cache(registry: Any,
     }
     assert registry.describe(first)["CustomerMetadataProperties"]["validation.status"] == "passed"
     assert registry.describe(second)["ModelApprovalStatus"] == "Rejected"
+
+
+def test_a_container_that_stamped_the_champion_needs_no_describe_of_it(registry: Any, lambda_context: Any) -> None:
+    # GIVEN a champion validated (and stamped) by this container, then approved
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.8 }\nmax_regression = { auc = 0.02 }\n")
+    champion = registry.register(metrics={"auc": 0.95})
+    validate(registry.event_for(champion["ModelPackageArn"]), lambda_context)
+    registry.sagemaker.update_model_package(ModelPackageArn=champion["ModelPackageArn"], ModelApprovalStatus="Approved")
+    calls = registry.count_calls("sagemaker", "s3")
+
+    # WHEN the first candidate after it arrives (0.04 below the champion)
+    arn = registry.register(metrics={"auc": 0.91})["ModelPackageArn"]
+    event = registry.event_for(arn)
+    before = dict(calls)
+    validate(event, lambda_context)
+
+    # THEN 4 calls, the champion's metrics known from its own stamp, and the regression is caught
+    assert {k: v - before.get(k, 0) for k, v in calls.items() if v - before.get(k, 0)} == {
+        "sagemaker:DescribeModelPackage": 1,
+        "s3:GetObject": 1,
+        "sagemaker:ListModelPackages": 1,
+        "sagemaker:UpdateModelPackage": 1,
+    }
+    package = registry.describe(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["CustomerMetadataProperties"]["validation.champion"] == str(champion["ModelPackageVersion"])
 
 
 def test_revalidation_under_a_new_policy_drops_the_old_verdicts_keys(registry: Any, lambda_context: Any) -> None:

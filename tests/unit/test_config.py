@@ -6,6 +6,11 @@ import pytest
 from registry_workflow.config import load_config, parse_config, team_key
 from registry_workflow.errors import ConfigError
 
+NO_POLICY = (
+    "not found: without a policy no version is checked against any threshold. Write one "
+    '(README.md, "Configuration"); to review by hand without thresholds, say so: [defaults.validation] min = {}'
+)
+
 SEED = """\
 ENABLE_MODEL_REGISTRY=true   # whether the model-registry module is enabled
 TEAMS="rc algo"
@@ -63,24 +68,33 @@ def test_disabled_registry_has_no_projects() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "key", "value_fragment"),
+    ("text", "key", "message"),
     [
-        ("TEAMS=rc\n", "RC_PROJECTS", "None"),
-        ("TEAMS=rc\nRC_PROJECTS=\n", "RC_PROJECTS", "''"),
-        ("ENABLE_MODEL_REGISTRY=maybe\nTEAMS=rc\nRC_PROJECTS=a\n", "ENABLE_MODEL_REGISTRY", "maybe"),
-        ("TEAMS=rc\nRC_PROJECTS=fraud_detection\n", "RC_PROJECTS", "fraud_detection"),
-        ("TEAMS=rc\nRC_PROJECTS=" + "x" * 61 + "\n", "RC_PROJECTS", "x" * 61),
-        ("TEAMS=rc\nRC_PROJECTS=a-\n", "RC_PROJECTS", "a-"),
-        ("TEAMS=rc\nRC_PROJECTS=a a\n", "RC_PROJECTS", "'a'"),
-        ("TEAMS=rc rc-a\nRC_PROJECTS=a-b\nRC_A_PROJECTS=b\n", "RC_A_PROJECTS", "'b'"),
-        ("TEAMS=\n", "TEAMS", "''"),
+        ("TEAMS=rc\n", "RC_PROJECTS", '1: RC_PROJECTS: is not set: team "rc" is in TEAMS'),
+        ("TEAMS=rc\nRC_PROJECTS=\n", "RC_PROJECTS", '2: RC_PROJECTS: lists no project: team "rc" needs at least one'),
+        (
+            "ENABLE_MODEL_REGISTRY=maybe\nTEAMS=rc\nRC_PROJECTS=a\n",
+            "ENABLE_MODEL_REGISTRY",
+            '1: ENABLE_MODEL_REGISTRY: is "maybe": must be true or false',
+        ),
+        ("TEAMS=rc\nRC_PROJECTS=fraud_detection\n", "RC_PROJECTS", 'project "fraud_detection": group name'),
+        ("TEAMS=rc\nRC_PROJECTS=" + "x" * 61 + "\n", "RC_PROJECTS", "is 64 characters: SageMaker allows at most 63"),
+        ("TEAMS=rc\nRC_PROJECTS=a-\n", "RC_PROJECTS", 'project "a-"'),
+        ("TEAMS=rc\nRC_PROJECTS=a a\n", "RC_PROJECTS", 'group "rc-a" is already defined by RC_PROJECTS'),
+        (
+            "TEAMS=rc rc-a\nRC_PROJECTS=a-b\nRC_A_PROJECTS=b\n",
+            "TEAMS",  # the first of two: the overlapping team (line 1), the duplicate group (line 3)
+            '3: RC_A_PROJECTS: project "b": group "rc-a-b" is already defined by RC_PROJECTS',
+        ),
+        ("TEAMS=\n", "TEAMS", 'TEAMS: lists no team: name at least one, e.g. TEAMS="rc algo"'),
     ],
 )
-def test_bad_env_names_key_and_value(text: str, key: str, value_fragment: str) -> None:
+def test_bad_env_names_key_and_line(text: str, key: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
     assert caught.value.key == key
-    assert value_fragment in str(caught.value)
+    assert message in str(caught.value)
+    assert "None" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -89,14 +103,14 @@ def test_bad_env_names_key_and_value(text: str, key: str, value_fragment: str) -
         ("[defaults.validation]\nauto_aprove = true\n", "defaults.validation.auto_aprove"),
         ('[projects."rc-a".deploy]\nstrategy = "yolo"\n', "projects.rc-a.deploy.strategy"),
         ('[projects."rc-a".deploy]\ninstance_count = 0\n', "projects.rc-a.deploy.instance_count"),
-        ('[projects."rc-zzz".deploy]\nstrategy = "canary"\n', "projects.rc-zzz"),
+        ('[projects."rc-zzz".deploy]\nstrategy = "all-at-once"\n', "projects.rc-zzz"),
         ("[deploy]\nstrategy = 'canary'\n", "deploy"),
         ("[defaults.validation]\nmin = { auc = 0.8 }\nmax = { auc = 0.9 }\n", "defaults.validation"),
-        ("not toml at all [", "policy.toml"),
-        ('[projects."rc-a".deploy]\nstrategy = "canary"\n', "projects.rc-a.deploy"),
+        ("not toml at all [", "TOML syntax"),
+        ('[projects."rc-a".deploy]\nstrategy = "canary"\n', "projects.rc-a.deploy.instance_count"),
         (
             '[projects."rc-a".deploy]\nstrategy = "linear"\ninstance_count = 4\ntraffic_percent = 5\n',
-            "projects.rc-a.deploy",
+            "projects.rc-a.deploy.traffic_percent",
         ),
         ('[projects."rc-a".deploy]\nendpoint_name = "shared-endpoint"\n', "projects.rc-a.deploy.endpoint_name"),
     ],
@@ -105,6 +119,7 @@ def test_bad_policy_names_the_key(policy: str, key: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("TEAMS=rc\nRC_PROJECTS=a\n", policy)
     assert caught.value.key == key
+    assert "Extra inputs" not in str(caught.value)
 
 
 def test_project_policy_overrides_defaults_key_by_key() -> None:
@@ -170,5 +185,153 @@ def test_longest_deployable_group_keeps_its_name_as_the_endpoint_prefix() -> Non
 
 
 def test_missing_config_dir_is_a_config_error(tmp_path) -> None:
-    with pytest.raises(ConfigError, match=r"no \.env\.shared"):
+    with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)
+    assert str(caught.value).splitlines() == [
+        f"{tmp_path}: .env.shared: not found: the teams and projects live there (--config-dir or REGISTRY_CONFIG_DIR)",
+        f"{tmp_path}: policy.toml: {NO_POLICY}",
+    ]
+
+
+# --- the operator's mistakes (issue 16): each refused with file, line, key, and what is allowed ---
+
+ENV = ".env.shared"
+POLICY = "policy.toml"
+ONE_TEAM = "TEAMS=rc\nRC_PROJECTS=a\n"
+
+
+def errors_of(env: str, policy: str | None = "[defaults.validation]\nmin = {}\n") -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(env, policy, env_source=ENV, policy_source=POLICY)
+    return str(caught.value).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        (
+            "[defaults.validation]\nmin = { auc = nan }\n",
+            "policy.toml:2: defaults.validation.min.auc: is nan: must be a finite number "
+            "(NaN and infinity fail every comparison)",
+        ),
+        (
+            "[defaults.validation]\nmin = { auc = true }\n",
+            "policy.toml:2: defaults.validation.min.auc: is true: must be a number (without quotes)",
+        ),
+        (
+            '[projects."rc-a".deploy]\ninstance_count = "2"\n',
+            'policy.toml:2: projects.rc-a.deploy.instance_count: is "2": must be a whole number (without quotes)',
+        ),
+        (
+            "# nothing but a comment\n",
+            "policy.toml: sets nothing: " + NO_POLICY.removeprefix("not found: "),
+        ),
+        (
+            "[defaults]\n[defaults.validation]\n",
+            "policy.toml: sets nothing: " + NO_POLICY.removeprefix("not found: "),
+        ),
+        (
+            '[projects."rc-a".deploy]\nstrategy = "canary"\n',
+            'policy.toml:1: projects.rc-a.deploy.instance_count: is 1: strategy "canary" needs at least 2 instances '
+            "(a canary or linear step is at most half the fleet; on one instance SageMaker refuses the update); "
+            'use 2 or more, or strategy "all-at-once"',
+        ),
+        (
+            "[defaults.validation]\nauto_aprove = true\n",
+            "policy.toml:2: defaults.validation.auto_aprove: unknown key; did you mean auto_approve? (allowed: min, "
+            "max, max_regression, on_missing_metrics, auto_reject, auto_approve)",
+        ),
+        (
+            '[projects."rc-b".deploy]\nenabled = false\n',
+            "policy.toml:1: projects.rc-b: policy for a group .env.shared does not define; did you mean rc-a? "
+            "(groups: rc-a)",
+        ),
+        (
+            '[defaults.deploy]\nstrategy = "blue-green"\n',
+            'policy.toml:2: defaults.deploy.strategy: is "blue-green": must be one of "all-at-once", "canary" or '
+            '"linear"',
+        ),
+        (
+            "[defaults.validation\nmin = {}\n",
+            "policy.toml:1: TOML syntax: Expected ']' at the end of a table declaration (column 21)",
+        ),
+    ],
+)
+def test_each_policy_mistake_has_its_exact_message(policy: str, message: str) -> None:
+    assert errors_of(ONE_TEAM, policy) == [message]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            "TEAMS=rc\nthis is garbage\nRC_PROJECTS=a\n",
+            '.env.shared:2: "this is garbage": not a KEY=VALUE line (comments start with #)',
+        ),
+        (
+            "TEAMS='rc algo\nRC_PROJECTS=a\n",
+            ".env.shared:1: TEAMS: unterminated quote: the value opens with ' and the line has no closing '",
+        ),
+        (
+            "TEAMS=ml\nML_PROJECTS=a--b\n",
+            '.env.shared:2: ML_PROJECTS: project "a--b": group name "ml-a--b" has a double hyphen: names use '
+            "single hyphens",
+        ),
+        (
+            "TEAMS=rc\nRC_PROJECTS=a\nTEAMS=rc\n",
+            ".env.shared:3: TEAMS: is set twice (also on line 1): keep one",
+        ),
+        ("TEMAS=rc\nRC_PROJECTS=a\n", ".env.shared:1: TEMAS: unknown key; did you mean TEAMS?"),
+    ],
+)
+def test_each_env_mistake_has_its_exact_message(env: str, message: str) -> None:
+    assert message in errors_of(env)
+
+
+def test_a_misspelled_projects_key_names_the_key_meant() -> None:
+    assert errors_of('TEAMS="rc algo"\nRC_PROJECTS=a\nALG_PROJECTS=b\n') == [
+        '.env.shared:1: ALGO_PROJECTS: is not set: team "algo" is in TEAMS; add ALGO_PROJECTS="<project> …"',
+        ".env.shared:3: ALG_PROJECTS: no team of TEAMS (rc, algo) has this key; did you mean ALGO_PROJECTS?",
+    ]
+
+
+def test_other_keys_of_the_seed_file_are_left_alone() -> None:
+    assert parse_config(ONE_TEAM + "ENABLE_FEATURE_STORE=true\nAWS_REGION=eu-west-1\n").group_names == ["rc-a"]
+
+
+def test_every_mistake_is_reported_at_once_in_file_order() -> None:
+    env = 'TEAMS="rc algo"\nRC_PROJECTS=a\nALGO_PROJECTS="x\nENABLE_MODEL_REGISTRY=maybe\n'
+    policy = '[defaults.validation]\nmin = { auc = nan }\n\n[projects."rc-a".deploy]\ninstance_count = "2"\n'
+    lines = errors_of(env, policy)
+    assert [line.split(": ", 2)[:2] for line in lines] == [
+        [".env.shared:3", "ALGO_PROJECTS"],
+        [".env.shared:4", "ENABLE_MODEL_REGISTRY"],
+        ["policy.toml:2", "defaults.validation.min.auc"],
+        ["policy.toml:5", "projects.rc-a.deploy.instance_count"],
+    ]
+    for line in lines:
+        assert "None" not in line
+        assert "{'" not in line  # no Python dict repr
+
+
+def test_the_error_keeps_the_first_problem_and_lists_all() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("TEAMS=rc\n", "[defaults.validation]\nauc = 1\n", env_source=ENV, policy_source=POLICY)
+    assert (caught.value.key, caught.value.source, caught.value.line) == ("RC_PROJECTS", ENV, 1)
+    assert [e.key for e in caught.value.errors] == ["RC_PROJECTS", "defaults.validation.auc"]
+    assert [e.describe() for e in caught.value.errors] == str(caught.value).splitlines()
+
+
+def test_a_missing_policy_file_is_refused(tmp_path) -> None:
+    (tmp_path / ".env.shared").write_text(ONE_TEAM)
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    assert str(caught.value) == f"{tmp_path}: policy.toml: {NO_POLICY}"
+    (tmp_path / "policy.toml").write_text("[defaults.validation]\nmin = {}\n")
+    assert load_config(tmp_path).group_names == ["rc-a"]
+
+
+def test_the_shipped_policy_is_valid_and_gates_every_project() -> None:
+    for project in load_config("config").projects:
+        rules = project.policy.validation
+        assert rules.min or rules.max or rules.max_regression, project.group_name

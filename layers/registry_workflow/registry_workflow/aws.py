@@ -38,7 +38,32 @@ RETRY_CONFIG = Config(
     max_pool_connections=16,
 )
 
+#: the operator CLI's clients: a person waits at a terminal, so an unreachable endpoint fails in
+#: seconds (two attempts, 2 s to connect, at most 1 s of backoff) instead of the handlers' 47 s;
+#: the read timeout stays generous for slow list calls on large registries
+CLI_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 2},
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=30,
+)
+
 _lock = threading.Lock()
+#: region_name / profile_name of the session clients are made from (the CLI's --region, --profile)
+_session_options: dict[str, str] = {}
+_client_config: Config = RETRY_CONFIG
+
+
+def configure(*, region: str | None = None, profile: str | None = None, config: Config | None = None) -> None:
+    """Region, profile and client config of this process's clients; the CLI calls it before any client.
+
+    The handlers never call it: they keep RETRY_CONFIG and the environment's region.
+    """
+    global _client_config
+    with _lock:
+        _session_options.clear()
+        _session_options.update({k: v for k, v in (("region_name", region), ("profile_name", profile)) if v})
+        _client_config = config or RETRY_CONFIG
+    reset_clients()
 
 
 def client(service: str) -> Any:
@@ -49,7 +74,8 @@ def client(service: str) -> Any:
 @cache
 def _cached_client(service: str) -> Any:
     with _lock:  # boto3 sessions are not thread-safe while they build a client
-        return boto3.session.Session().client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
+        session = boto3.session.Session(**_session_options)  # type: ignore[arg-type]
+        return session.client(service, config=_client_config)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

@@ -1,12 +1,18 @@
 """`registry-workflow`: the operator's commands (the seed's shell scripts, and more).
 
 Every command talks to whatever the current credentials and `AWS_ENDPOINT_URL` point at, so the
-same commands work against AWS and against `registry-workflow local`.
+same commands work against AWS and against `registry-workflow local`. Exit codes, for scripts:
+0 ok; 1 drift or failure (an AWS call failed, the audit chain does not verify); 2 usage or config
+(a bad option or argument, an invalid config, no region/profile/credentials, no ledger table).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -24,23 +30,75 @@ CONFIG_OPTION = click.option(
     type=click.Path(file_okay=False),
     help=f"Directory holding .env.shared and policy.toml (env: {CONFIG_DIR_ENV}).",
 )
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines instead of a table.")
+#: exit code of a usage or config error (click's own UsageError uses it too)
+USAGE_EXIT = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class UsageProblem(click.ClickException):
+    """A usage or config error: exit 2, the message names what to change."""
+
+    exit_code = USAGE_EXIT
+
+
+class _Commands(click.Group):
+    """Turns AWS settings and connection failures of any command into one clear line and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (BotoCoreError, ClientError) as exc:
+            raise _aws_failure(exc) from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="registry-workflow")
-def main() -> None:
+@click.option("--region", help="AWS region, like the aws CLI's --region (default: AWS_REGION, the profile's).")
+@click.option("--profile", help="Named profile of ~/.aws/config, like the aws CLI's --profile (env: AWS_PROFILE).")
+@click.pass_context
+def main(ctx: click.Context, region: str | None, profile: str | None) -> None:
     """SageMaker Model Registry as an event-driven approval workflow.
 
     Uses the current AWS credentials and region; set AWS_ENDPOINT_URL to use a local stand-in
-    (see `registry-workflow local`).
+    (see `registry-workflow local`). Exit codes: 0 ok, 1 drift or failure, 2 usage or config.
     """
+    if ctx.invoked_subcommand == "local":  # the twin is its own AWS: its own --region, the handlers' clients
+        return
+    # before any client: a person waits, so an unreachable endpoint fails in seconds
+    aws.configure(region=region, profile=profile, config=aws.CLI_CONFIG)
+
+
+def _aws_failure(exc: BotoCoreError | ClientError) -> click.ClickException:
+    """An AWS error in the operator's words: settings problems are usage (2), the rest failures (1)."""
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError, ProfileNotFound
+
+    if isinstance(exc, EndpointConnectionError):
+        endpoint = exc.kwargs.get("endpoint_url", "the endpoint")
+        hint = (
+            " Is the twin running? Start it with `registry-workflow local` (or `make local`) and paste the "
+            "`export …` line it prints."
+            if os.environ.get("AWS_ENDPOINT_URL")
+            else " Check the network, the region (--region) and AWS_ENDPOINT_URL."
+        )
+        return click.ClickException(f"cannot reach {endpoint}.{hint}")
+    if isinstance(exc, ProfileNotFound | NoRegionError | NoCredentialsError):
+        return UsageProblem(f"{exc} (see --profile, --region, `aws configure`)")
+    if isinstance(exc, ClientError):
+        return click.ClickException(aws.as_operation_error(exc.operation_name, exc).args[0])
+    return click.ClickException(str(exc))
 
 
 def _config(config_dir: str) -> RegistryConfig:
     try:
         return load_config(config_dir)
     except ConfigError as exc:
-        raise click.ClickException(f"bad config: {exc}") from exc
+        count = len(exc.errors)
+        head = "bad config:" if count == 1 else f"bad config ({count} problems):"
+        raise UsageProblem(f"{head}\n{exc}") from exc
+
+
+def _emit(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2))
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -84,32 +142,70 @@ def provision(config_dir: str, dry_run: bool) -> None:
 
 @main.command()
 @CONFIG_OPTION
-def groups(config_dir: str) -> None:
-    """Print the configured group names, comma-separated."""
-    click.echo(",".join(_config(config_dir).group_names))
+@JSON_OPTION
+def groups(config_dir: str, as_json: bool) -> None:
+    """Print the configured group names, comma-separated.
+
+    --json: [{"group", "team", "project", "endpoint", "deploys"}], one per project.
+    """
+    config = _config(config_dir)
+    if as_json:
+        _emit(
+            [
+                {
+                    "group": p.group_name,
+                    "team": p.team,
+                    "project": p.name,
+                    "endpoint": p.endpoint_name,
+                    "deploys": p.policy.deploy.enabled,
+                }
+                for p in config.projects
+            ]
+        )
+        return
+    click.echo(",".join(config.group_names))
 
 
 @main.command()
 @CONFIG_OPTION
-def teams(config_dir: str) -> None:
-    """Print the configured team names, comma-separated (the template's ManagedTeams)."""
-    click.echo(",".join(_config(config_dir).teams))
+@JSON_OPTION
+def teams(config_dir: str, as_json: bool) -> None:
+    """Print the configured team names, comma-separated (the template's ManagedTeams).
+
+    --json: [{"team", "groups"}], one per team.
+    """
+    config = _config(config_dir)
+    if as_json:
+        _emit([{"team": t, "groups": [p.group_name for p in config.projects if p.team == t]} for t in config.teams])
+        return
+    click.echo(",".join(config.teams))
 
 
 @main.command()
 @CONFIG_OPTION
-def verify(config_dir: str) -> None:
+@JSON_OPTION
+def verify(config_dir: str, as_json: bool) -> None:
     """Compare the config with the account; exit 1 on drift (the seed's verify.sh).
 
     Drift is: a configured group that is missing, a configured group created by someone else
     and not adopted yet (`registry-workflow provision` adopts it), a managed group no longer in
-    the config, or an unconfigured group under a team's prefix.
+    the config, or an unconfigured group under a team's prefix. --json: {"ok", "drift",
+    "groups": [{"group", "state", "drift", "detail"}]} (exit 1 on drift all the same).
     """
     from registry_workflow.provisioning import GroupState
     from registry_workflow.provisioning import verify as verify_groups
 
     config = _config(config_dir)
     report = _run(lambda: verify_groups(config, aws.client("sagemaker")))
+    if as_json:
+        groups = [
+            {"group": r.name, "state": r.state.value, "drift": r in report.drift, "detail": r.detail}
+            for r in report.results
+        ]
+        _emit({"ok": not report.drift, "drift": len(report.drift), "groups": groups})
+        if report.drift:
+            sys.exit(1)
+        return
     rows = [[r.name, r.state.value, "DRIFT" if r in report.drift else "ok", r.detail] for r in report.results]
     click.echo(_table(["GROUP", "STATE", "CHECK", "DETAIL"], rows) if rows else "no groups configured")
     if report.drift:
@@ -139,8 +235,12 @@ def cleanup(config_dir: str, yes: bool, include_unmanaged: bool, groups: tuple[s
     from registry_workflow.provisioning import execute_cleanup, plan_cleanup
 
     config = _config(config_dir)
+    _known_groups(config, groups)
     sagemaker = aws.client("sagemaker")
     plan = _run(lambda: plan_cleanup(config, sagemaker, include_unmanaged=include_unmanaged, only=list(groups)))
+    absent = [g for g in groups if config.project_for_group(g) is None and g not in {i.group for i in plan}]
+    if absent:  # under a team's prefix, but neither configured nor a managed group in the account
+        raise UsageProblem(f"no managed group {', '.join(absent)} in the account or the config")
     if not plan:
         click.echo("Nothing to clean up.")
         return
@@ -152,6 +252,93 @@ def cleanup(config_dir: str, yes: bool, include_unmanaged: bool, groups: tuple[s
     deleted = _run(lambda: execute_cleanup(plan, sagemaker))
     versions = sum(len(item.versions) for item in plan)
     click.echo(f"\nDeleted {len(deleted)} group(s) and {versions} version(s).")
+
+
+def _known_groups(config: RegistryConfig, groups: tuple[str, ...] | list[str], *, configured: bool = False) -> None:
+    """Refuse (exit 2) a group outside the config's teams (or not configured) before any AWS call."""
+    from registry_workflow.config import did_you_mean
+
+    for group in groups:
+        if config.project_for_group(group) is None and (configured or not config.in_managed_namespace(group)):
+            raise UsageProblem(
+                f"unknown group {group}: not in the config{did_you_mean(group, config.group_names)} "
+                f"(groups: {', '.join(config.group_names) or 'none'})"
+            )
+
+
+# --- decisions: approve or reject a version, the same path as the console -------------------------
+
+REASON_OPTION = click.option(
+    "--reason",
+    required=True,
+    help="Why (the version's ApprovalDescription, at most 1024 characters; shown in messages and the audit trail).",
+)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("group")
+@click.argument("version", type=click.IntRange(min=1))
+@REASON_OPTION
+def approve(config_dir: str, group: str, version: int, reason: str) -> None:
+    """Approve version VERSION of GROUP (UpdateModelPackage, as the console does).
+
+    The gate then applies as to any approval: the version must have passed validation under the
+    policy in force, and the approver must not be its registrant (and be an allowed approver).
+    """
+    _decide(config_dir, group, version, "Approved", reason)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.argument("group")
+@click.argument("version", type=click.IntRange(min=1))
+@REASON_OPTION
+def reject(config_dir: str, group: str, version: int, reason: str) -> None:
+    """Reject version VERSION of GROUP (UpdateModelPackage); a live version is rolled back."""
+    _decide(config_dir, group, version, "Rejected", reason)
+
+
+#: SageMaker's limit on ApprovalDescription
+MAX_REASON = 1024
+
+
+def _decide(config_dir: str, group: str, version: int, status: str, reason: str) -> None:
+    reason = reason.strip()
+    if not reason:
+        raise click.BadParameter("must say why", param_hint="--reason")
+    if len(reason) > MAX_REASON:
+        raise click.BadParameter(f"is {len(reason)} characters: at most {MAX_REASON}", param_hint="--reason")
+    config = _config(config_dir)
+    _known_groups(config, [group], configured=True)
+    sagemaker = aws.client("sagemaker")
+    arn = _run(lambda: _version_arn(sagemaker, group, version))
+    current = _run(lambda: sagemaker.describe_model_package(ModelPackageName=arn)).get("ModelApprovalStatus")
+    if current == status:
+        click.echo(f"{group} v{version} is already {status}: nothing to do")
+        return
+    _run(
+        lambda: sagemaker.update_model_package(
+            ModelPackageArn=arn, ModelApprovalStatus=status, ApprovalDescription=reason
+        )
+    )
+    click.echo(f"{group} v{version}: {current} -> {status} ({reason})")
+    if status == "Approved":
+        click.echo("The gate checks it next: `registry-workflow status` and `audit` show what happened.")
+
+
+def _version_arn(sagemaker: Any, group: str, version: int) -> str:
+    """The ARN of a group's version, or a failure naming the versions there are."""
+    found: list[int] = []
+    paginator = sagemaker.get_paginator("list_model_packages")
+    for page in paginator.paginate(ModelPackageGroupName=group, PaginationConfig={"PageSize": 100}):
+        for summary in page.get("ModelPackageSummaryList", []):
+            number = int(summary.get("ModelPackageVersion") or 0)
+            if number == version:
+                return str(summary["ModelPackageArn"])
+            found.append(number)
+    have = f"v{min(found)}-v{max(found)}" if found else "none"
+    raise RegistryWorkflowError(f"{group} has no version {version} (versions: {have})")
 
 
 @main.command()
@@ -251,50 +438,159 @@ def local(
 def _run(action: Any) -> Any:
     try:
         return action()
-    except (RegistryWorkflowError, BotoCoreError, ClientError) as exc:
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from exc
+    except RegistryWorkflowError as exc:
+        cause = exc.__cause__  # an adapter's AwsOperationError wraps what botocore raised
+        if isinstance(cause, BotoCoreError):
+            raise _aws_failure(cause) from exc
         raise click.ClickException(str(exc)) from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise _aws_failure(exc) from exc
 
 
 # --- deployments: the ledger ---------------------------------------------------------------------
 
-LEDGER_OPTION = click.option(
-    "--ledger-table",
-    envvar="LEDGER_TABLE",
-    default="LedgerTable",
-    show_default=True,
-    help="DynamoDB table of the deployment ledger (env: LEDGER_TABLE; the default is the local twin's).",
-)
+#: the stack output that names the ledger table (template.yaml), and the twin's table name
+LEDGER_OUTPUT = "LedgerTableName"
+TWIN_LEDGER_TABLE = "LedgerTable"
+
+
+def LEDGER_OPTION(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--ledger-table` and `--stack-name`; the command gets `ledger_table` resolved (see `ledger_table_for`)."""
+
+    @click.option(
+        "--stack-name",
+        envvar="STACK_NAME",
+        help="The deployed stack whose output LedgerTableName names the ledger table "
+        "(default: samconfig.toml's stack_name; env: STACK_NAME).",
+    )
+    @click.option(
+        "--ledger-table",
+        envvar="LEDGER_TABLE",
+        help="DynamoDB table of the deployment ledger (env: LEDGER_TABLE); default: from the stack, "
+        f"or {TWIN_LEDGER_TABLE} when AWS_ENDPOINT_URL points at the twin.",
+    )
+    @functools.wraps(command)
+    def resolved(*args: Any, ledger_table: str | None, stack_name: str | None, **kwargs: Any) -> Any:
+        return command(*args, ledger_table=ledger_table_for(ledger_table, stack_name), **kwargs)
+
+    return resolved
+
+
+def ledger_table_for(explicit: str | None, stack_name: str | None) -> str:
+    """The ledger table: as given, else the twin's (AWS_ENDPOINT_URL set), else the stack's output."""
+    if explicit:
+        return explicit
+    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+        return TWIN_LEDGER_TABLE
+    stack = stack_name or _samconfig_stack_name()
+    if not stack:
+        raise UsageProblem(
+            f"which ledger table? Pass --stack-name (its output {LEDGER_OUTPUT}), or --ledger-table / LEDGER_TABLE"
+        )
+    try:
+        described = aws.client("cloudformation").describe_stacks(StackName=stack)
+    except ClientError as exc:
+        if aws.error_code(exc) == "ValidationError":  # CloudFormation's "Stack with id … does not exist"
+            raise UsageProblem(
+                f"stack {stack} not found in this account and region: pass --stack-name (or --region), or "
+                f"--ledger-table with its output {LEDGER_OUTPUT}"
+            ) from exc
+        raise
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+    if LEDGER_OUTPUT not in outputs:
+        raise UsageProblem(
+            f"stack {stack} has no output {LEDGER_OUTPUT}: is it a registry-workflow stack? "
+            f"Pass --ledger-table with the table's name"
+        )
+    return outputs[LEDGER_OUTPUT]
+
+
+def _samconfig_stack_name(path: str = "samconfig.toml") -> str | None:
+    """`stack_name` of samconfig.toml's [default.global.parameters] (or [default.deploy.parameters])."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    default = data.get("default", {})
+    for section in ("global", "deploy"):
+        name = default.get(section, {}).get("parameters", {}).get("stack_name")
+        if isinstance(name, str) and name:
+            return name
+    return None
 
 
 @main.command()
 @CONFIG_OPTION
 @LEDGER_OPTION
-def status(config_dir: str, ledger_table: str) -> None:
-    """Per project: the live version on which endpoint, since when, approved by whom; in flight, queued."""
+@JSON_OPTION
+def status(config_dir: str, ledger_table: str, as_json: bool) -> None:
+    """Per project: the live version on which endpoint, since when, approved by whom; in flight, queued.
+
+    A live version rejected since (with nothing to roll back to) shows as "v1 (rejected)".
+    --json: [{"group", "endpoint", "live": {"version", "since", "approved_by", "rejected"} or null,
+    "in_flight": [{"version", "kind"}], "queued": [{"version"}]}].
+    """
     from registry_workflow.ledger import DeploymentLedger, succeeded_of
 
     config = _config(config_dir)
     ledger = DeploymentLedger(ledger_table)
-    rows = []
+    sagemaker = aws.client("sagemaker")
+    rows, documents = [], []
     for project in config.projects:
         endpoint = project.endpoint_name
         records = _run(lambda endpoint=endpoint: ledger.for_endpoint(endpoint))
         live = next(iter(succeeded_of(records)), None)
+        rejected = live is not None and _is_rejected(sagemaker, live.package_arn)
         inflight = [d for d in records if d.status == "in_progress"]
         queued = [d for d in records if d.status == "queued"]
+        documents.append(
+            {
+                "group": project.group_name,
+                "endpoint": endpoint,
+                "live": {
+                    "version": live.version,
+                    "since": live.finished_at,
+                    "approved_by": live.approver,
+                    "rejected": rejected,
+                }
+                if live
+                else None,
+                "in_flight": [{"version": d.version, "kind": d.kind} for d in inflight],
+                "queued": [{"version": d.version} for d in queued],
+            }
+        )
         rows.append(
             [
                 project.group_name,
                 endpoint,
-                f"v{live.version}" if live else "-",
+                (f"v{live.version}" + (" (rejected)" if rejected else "")) if live else "-",
                 (live.finished_at or "-") if live else "-",
                 (live.approver or "-") if live else "-",
                 ", ".join(f"v{d.version} ({d.kind})" for d in inflight) or "-",
                 ", ".join(f"v{d.version}" for d in queued) or "-",
             ]
         )
+    if as_json:
+        _emit(documents)
+        return
     headers = ["GROUP", "ENDPOINT", "LIVE", "SINCE", "APPROVED BY", "IN FLIGHT", "QUEUED"]
     click.echo(_table(headers, rows) if rows else "no projects configured")
+
+
+def _is_rejected(sagemaker: Any, package_arn: str) -> bool:
+    """The version is Rejected now (a version deleted since is not: it cannot say)."""
+    try:
+        package = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    except ClientError as exc:
+        if aws.is_not_found(exc):
+            return False
+        raise
+    return package.get("ModelApprovalStatus") == "Rejected"
 
 
 @main.command()
@@ -303,13 +599,11 @@ def status(config_dir: str, ledger_table: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of ledger records, for machines.")
 def history(group: str, ledger_table: str, as_json: bool) -> None:
     """The deployment ledger of one group, oldest first."""
-    import json
-
     from registry_workflow.ledger import DeploymentLedger
 
     records = _run(lambda: DeploymentLedger(ledger_table).history(group))
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        _emit([r.as_dict() for r in records])
         return
     if not records:
         click.echo(f"no deployments recorded for {group}")
@@ -345,8 +639,6 @@ def audit(group: str, ledger_table: str, as_json: bool, check: bool) -> None:
     superseded, failed, rolled back. With --verify, every entry's hash and link is recomputed:
     an entry changed, removed or reordered in the table makes the command exit 1, naming it.
     """
-    import json
-
     from registry_workflow.audit import AuditTrail
 
     trail = AuditTrail(ledger_table)
@@ -375,6 +667,35 @@ def audit(group: str, ledger_table: str, as_json: bool, check: bool) -> None:
         raise click.ClickException(message)
     if not as_json:
         click.echo(f"\nchain verified: {report.entries} entries, head {report.head_hash or '-'}")
+
+
+# --- report: one HTML page people can open ------------------------------------------------------
+
+
+@main.command()
+@click.argument("groups", nargs=-1)
+@CONFIG_OPTION
+@LEDGER_OPTION
+@click.option(
+    "--out",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the HTML file.",
+)
+def report(groups: tuple[str, ...], config_dir: str, ledger_table: str, out: str) -> None:
+    """Write one self-contained HTML report: what is live where, every version's timeline, metric charts.
+
+    Without GROUP: every configured group and every group with an audit trail. Reads the ledger
+    table, the audit trail, the versions' validation stamps (DescribeModelPackage) and the policy
+    thresholds in config; the page needs no network and no JavaScript to be read.
+    """
+    from registry_workflow.report import collect, write
+
+    data = _run(lambda: collect(groups, _config(config_dir), ledger_table))
+    path = write(data, out)
+    notes = sum(len(p.notes) for p in data.projects) + len(data.notes)
+    click.echo(f"report written: {path.resolve()} ({len(data.projects)} project(s), {notes} gap(s) noted)")
 
 
 if __name__ == "__main__":  # pragma: no cover

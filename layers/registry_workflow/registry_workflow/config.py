@@ -8,22 +8,22 @@
     ALGO_PROJECTS="recommendation-engine"
 
 Lists are space- or comma-separated, quotes optional, comments and blank lines allowed. A team's
-key is its name upper-cased with ``-`` turned into ``_``. Every problem raises `ConfigError`
-naming the key and value, before any AWS call is made.
+key is its name upper-cased with ``-`` turned into ``_``. `policy.toml` is required: without it no
+version would meet any threshold. Every problem is found before any AWS call and all of them are
+raised at once, as one `ConfigError` whose lines read `file:line: key: what is wrong`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from registry_workflow.errors import ConfigError
@@ -101,84 +101,144 @@ def team_key(team: str) -> str:
 
 
 def load_config(config_dir: str | os.PathLike[str] | None = None) -> RegistryConfig:
-    """Read `.env.shared` and the optional `policy.toml` from a directory.
+    """Read `.env.shared` and `policy.toml` from a directory; both are required.
 
     The directory is the argument, else `$REGISTRY_CONFIG_DIR`, else `./config`.
     """
     directory = Path(config_dir or os.environ.get(CONFIG_DIR_ENV) or "config")
-    env_path = directory / ENV_FILE
-    if not env_path.is_file():
-        raise ConfigError(CONFIG_DIR_ENV, str(directory), f"no {ENV_FILE} in this directory")
-    env_text = env_path.read_text(encoding="utf-8")
-    policy_path = directory / POLICY_FILE
-    policy_text = policy_path.read_text(encoding="utf-8") if policy_path.is_file() else ""
-    return parse_config(env_text, policy_text, env_source=str(env_path), policy_source=str(policy_path))
+    env_path, policy_path = directory / ENV_FILE, directory / POLICY_FILE
+    missing = [
+        ConfigError(name, None, problem, str(directory))
+        for name, path, problem in (
+            (ENV_FILE, env_path, f"not found: the teams and projects live there (--config-dir or {CONFIG_DIR_ENV})"),
+            (POLICY_FILE, policy_path, _NO_POLICY),
+        )
+        if not path.is_file()
+    ]
+    if missing:
+        raise ConfigError.of(missing)
+    return parse_config(
+        env_path.read_text(encoding="utf-8"),
+        policy_path.read_text(encoding="utf-8"),
+        env_source=str(env_path),
+        policy_source=str(policy_path),
+    )
+
+
+_NO_POLICY = (
+    "not found: without a policy no version is checked against any threshold. Write one "
+    '(README.md, "Configuration"); to review by hand without thresholds, say so: [defaults.validation] '
+    "min = {}"
+)
 
 
 def parse_config(
     env_text: str,
-    policy_text: str = "",
+    policy_text: str | None = None,
     *,
     env_source: str = ENV_FILE,
     policy_source: str = POLICY_FILE,
 ) -> RegistryConfig:
-    """Parse the two files' contents into a validated `RegistryConfig`."""
-    values = _read_env(env_text)
-    enabled = _parse_bool("ENABLE_MODEL_REGISTRY", values.get("ENABLE_MODEL_REGISTRY", "true"), env_source)
-    teams = _parse_list(values.get("TEAMS", ""))
-    if enabled and not teams:
-        raise ConfigError("TEAMS", values.get("TEAMS", ""), "lists no team", env_source)
+    """Parse the two files' contents into a validated `RegistryConfig`, or raise every problem at once.
 
-    policy_tables = _read_policy(policy_text, policy_source)
+    `policy_text=None` means no policy file was given (tools that only read `.env.shared`); an
+    empty policy text is refused like a missing file.
+    """
+    problems = _Problems()
+    settings = _read_env(env_text, env_source, problems)
+    unreadable = problems.keys  # keys whose line could not be read (an unterminated quote, …)
+    enabled = _parse_bool("ENABLE_MODEL_REGISTRY", settings, env_source, problems)
+    teams_setting = settings.get("TEAMS")
+    teams = _parse_list(teams_setting.value) if teams_setting else []
+    if enabled and not teams and "TEAMS" not in unreadable:
+        if teams_setting:
+            problems.add(
+                "TEAMS",
+                teams_setting.value,
+                'lists no team: name at least one, e.g. TEAMS="rc algo"',
+                env_source,
+                teams_setting.line,
+            )
+        else:
+            problems.add("TEAMS", None, 'is not set: name the teams, e.g. TEAMS="rc algo"', env_source)
+    if "TEAMS" not in unreadable:  # with TEAMS unreadable, every team's key would look unknown
+        _check_unknown_keys(settings, teams, env_source, problems)
+
+    policy_tables, policy_lines = _read_policy(policy_text, policy_source, problems)
+    _project_policy(None, policy_tables, policy_lines, policy_source, problems)  # defaults, even with no project
     projects: list[Project] = []
     seen: dict[str, str] = {}
     for team in teams:
-        key = team_key(team)
+        key, line = team_key(team), teams_setting.line if teams_setting else None
         if team != team.lower():
-            raise ConfigError("TEAMS", team, _LOWERCASE, env_source)
-        if key not in values:
-            raise ConfigError(key, None, f"team {team!r} is in TEAMS but {key} is not set", env_source)
-        names = _parse_list(values[key] or "")
+            problems.add("TEAMS", team, f'team "{team}" {_LOWERCASE}', env_source, line)
+            continue
+        if "--" in team:
+            problems.add(
+                "TEAMS", team, f'team "{team}" has a double hyphen: names use single hyphens', env_source, line
+            )
+            continue
+        setting = settings.get(key)
+        if setting is None:
+            if key not in problems.keys:
+                problems.add(
+                    key, None, f'is not set: team "{team}" is in TEAMS; add {key}="<project> …"', env_source, line
+                )
+            continue
+        names = _parse_list(setting.value)
         if not names:
-            raise ConfigError(key, values[key], f"team {team!r} has no projects", env_source)
+            problems.add(
+                key, setting.value, f'lists no project: team "{team}" needs at least one', env_source, setting.line
+            )
         for name in names:
             group = f"{team}-{name}"
-            if len(group) > 63 or not _NAME.match(group):
-                raise ConfigError(
+            wrong = _group_name_problem(group, name)
+            if wrong:
+                problems.add(key, name, f'project "{name}": {wrong}', env_source, setting.line)
+                continue
+            if group in seen:
+                problems.add(
                     key,
                     name,
-                    f"group name {group!r} breaks SageMaker's rule: at most 63 characters of "
-                    "letters, digits and single hyphens, starting and ending with a letter or digit",
+                    f'project "{name}": group "{group}" is already defined by {seen[group]}',
                     env_source,
+                    setting.line,
                 )
-            if name != name.lower():
-                raise ConfigError(key, name, _LOWERCASE, env_source)
-            if group in seen:
-                raise ConfigError(key, name, f"group {group!r} is already defined by {seen[group]}", env_source)
+                continue
             seen[group] = key
-            project = Project(team, name, _project_policy(group, policy_tables, policy_source))
-            _check_deployable(project, key, env_source, policy_source)
+            policy = _project_policy(group, policy_tables, policy_lines, policy_source, problems)
+            if policy is None:
+                continue
+            project = Project(team, name, policy)
+            _check_deployable(project, line, policy_lines, env_source, policy_source, problems)
             projects.append(project)
 
     # IAM and the rules scope a team by the prefix "<team>-": it must not cover another team
     for team in teams:
         overlap = next((other for other in teams if other != team and other.startswith(f"{team}-")), None)
         if overlap:
-            raise ConfigError(
+            problems.add(
                 "TEAMS",
                 overlap,
-                f"starts with {team + '-'!r}: team {team!r}'s policies would cover its groups",
+                f'team "{overlap}" starts with "{team}-": team "{team}"\'s policies would cover its groups; '
+                "rename one of them",
                 env_source,
+                teams_setting.line if teams_setting else None,
             )
-    unknown = sorted(set(policy_tables["projects"]) - set(seen))
-    if unknown:
-        raise ConfigError(
-            f"projects.{unknown[0]}",
-            unknown[0],
-            "policy for a group that .env.shared does not define",
-            policy_source,
-        )
-    fingerprint = hashlib.sha256(f"{env_text}\0{policy_text}".encode()).hexdigest()[:16]
+    for group in policy_tables["projects"]:
+        if group not in seen and enabled:
+            hint = did_you_mean(group, list(seen))
+            problems.add(
+                f"projects.{group}",
+                group,
+                f"policy for a group .env.shared does not define{hint} (groups: {', '.join(seen) or 'none'})",
+                policy_source,
+                _line_of(policy_lines, ("projects", group)),
+            )
+    if problems:
+        order = {env_source: 0, policy_source: 1}
+        raise ConfigError.of(sorted(problems.unique(), key=lambda p: (order.get(p.source, -1), p.line or 0)))
+    fingerprint = hashlib.sha256(f"{env_text}\0{policy_text or ''}".encode()).hexdigest()[:16]
     return RegistryConfig(enabled, tuple(projects) if enabled else (), env_source, fingerprint)
 
 
@@ -190,74 +250,331 @@ _LOWERCASE = (
 #: from the end of their prefix, keeping "-v<N>-<digest8>" (up to v99999), and must still start
 #: with "<team>-", the prefix IAM scopes them by
 MAX_DEPLOYABLE_TEAM = 63 - len("-v99999-12345678") - 1
+#: keys of .env.shared this package reads; other keys (the seed's other modules) are left alone
+_KNOWN_KEYS = ("ENABLE_MODEL_REGISTRY", "TEAMS")
 
 
-def _check_deployable(project: Project, key: str, env_source: str, policy_source: str) -> None:
+class _Problems(list[ConfigError]):
+    """Every problem found so far, in file order; parsing goes on after each one."""
+
+    @property
+    def keys(self) -> set[str]:
+        return {problem.key for problem in self}
+
+    def add(self, key: str, value: object, problem: str, source: str, line: int | None = None) -> None:
+        self.append(ConfigError(key, value, problem, source, line))
+
+    def unique(self) -> list[ConfigError]:
+        """Without repeats (a bad default is found once per project)."""
+        return list({problem.describe(): problem for problem in self}.values())
+
+
+@dataclass(frozen=True)
+class _Setting:
+    value: str
+    line: int
+
+
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*$")
+
+
+def _read_env(text: str, source: str, problems: _Problems) -> dict[str, _Setting]:
+    """The seed's dotenv subset, with line numbers: KEY=VALUE, `export`, quotes, `#` comments."""
+    settings: dict[str, _Setting] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if not match:
+            shown = stripped if len(stripped) <= 40 else stripped[:37] + "…"
+            problems.add(f'"{shown}"', stripped, "not a KEY=VALUE line (comments start with #)", source, number)
+            continue
+        key, raw = match.groups()
+        value, wrong = _env_value(raw)
+        if wrong:
+            problems.add(key, raw, wrong, source, number)
+            continue
+        if key in settings:
+            problems.add(key, value, f"is set twice (also on line {settings[key].line}): keep one", source, number)
+        settings[key] = _Setting(value, number)
+    return settings
+
+
+def _env_value(raw: str) -> tuple[str, str]:
+    """(value, problem): a quoted value ends at its closing quote; an unquoted one at ` #`."""
+    if raw[:1] in {'"', "'"}:
+        quote, chars, index = raw[0], [], 1
+        while index < len(raw):
+            char = raw[index]
+            if char == "\\" and quote == '"' and index + 1 < len(raw):
+                chars.append(raw[index + 1])
+                index += 2
+                continue
+            if char == quote:
+                rest = raw[index + 1 :].strip()
+                if rest and not rest.startswith("#"):
+                    return "", f"text after the closing {quote}: put the whole value inside the quotes"
+                return "".join(chars), ""
+            chars.append(char)
+            index += 1
+        return "", f"unterminated quote: the value opens with {quote} and the line has no closing {quote}"
+    return re.split(r"\s+#", raw, maxsplit=1)[0].strip(), ""
+
+
+def _check_unknown_keys(settings: dict[str, _Setting], teams: list[str], source: str, problems: _Problems) -> None:
+    """A `*_PROJECTS` key of no team, or a near miss of a known key, is a typo: name the key meant."""
+    team_keys = {team_key(team): team for team in teams}
+    for key, setting in settings.items():
+        if key in team_keys or key in _KNOWN_KEYS:
+            continue
+        if key.endswith("_PROJECTS"):
+            # the key meant is one TEAMS needs and that is not set: compare the team parts
+            unset = {k.removesuffix("_PROJECTS"): k for k in team_keys if k not in settings}
+            match = closest(key.removesuffix("_PROJECTS"), list(unset))
+            hint = f"; did you mean {unset[match]}?" if match else ""
+            listed = ", ".join(teams) or "none"
+            problems.add(key, setting.value, f"no team of TEAMS ({listed}) has this key{hint}", source, setting.line)
+        elif hint := did_you_mean(key, list(_KNOWN_KEYS), cutoff=0.75):
+            problems.add(key, setting.value, f"unknown key{hint}", source, setting.line)
+
+
+def did_you_mean(word: str, candidates: list[str], cutoff: float = 0.6) -> str:
+    """ "; did you mean X?" for the closest of `candidates`, or ""."""
+    match = closest(word, candidates, cutoff)
+    return f"; did you mean {match}?" if match else ""
+
+
+def closest(word: str, candidates: list[str], cutoff: float = 0.6) -> str | None:
+    """The candidate nearest to `word` (difflib), if any is near enough."""
+    import difflib  # only on the error path
+
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=cutoff)
+    return match[0] if match else None
+
+
+def _group_name_problem(group: str, name: str) -> str:
+    if name != name.lower():
+        return _LOWERCASE
+    if "--" in group:
+        return f'group name "{group}" has a double hyphen: names use single hyphens'
+    if len(group) > 63:
+        return f'group name "{group}" is {len(group)} characters: SageMaker allows at most 63'
+    if not _NAME.match(group):
+        return (
+            f'group name "{group}" breaks SageMaker\'s rule: letters, digits and single hyphens, '
+            "starting and ending with a letter or digit"
+        )
+    return ""
+
+
+def _check_deployable(
+    project: Project,
+    teams_line: int | None,
+    lines: dict[tuple[str, ...], int],
+    env_source: str,
+    policy_source: str,
+    problems: _Problems,
+) -> None:
     """Names derived for deployment must start with "<team>-": IAM allows nothing else."""
     deploy = project.policy.deploy
     if not deploy.enabled:
         return
     team, group = project.team, project.group_name
     if len(team) > MAX_DEPLOYABLE_TEAM:
-        raise ConfigError(
+        problems.add(
             "TEAMS",
             team,
-            f"team {team!r} is {len(team)} characters: teams whose projects deploy have at most "
+            f'team "{team}" is {len(team)} characters: teams whose projects deploy have at most '
             f"{MAX_DEPLOYABLE_TEAM} (model and endpoint names must start with '{team[:20]}…-'); "
             f"shorten it, or set deploy.enabled = false for its projects in {POLICY_FILE}",
             env_source,
+            teams_line,
         )
     name = deploy.endpoint_name
     if name and (not name.startswith(f"{team}-") or len(name) > 63 or name != name.lower()):
-        raise ConfigError(
-            f"projects.{group}.deploy.endpoint_name",
+        path = ("projects", group, "deploy", "endpoint_name")
+        problems.add(
+            ".".join(path),
             name,
-            f"must be lowercase, start with the team prefix {team + '-'!r} (IAM scopes endpoints by it) "
+            f'is "{name}": must be lowercase, start with the team prefix "{team}-" (IAM scopes endpoints by it) '
             "and have at most 63 characters",
             policy_source,
+            _line_of(lines, path),
         )
 
 
-def _read_env(text: str) -> dict[str, str | None]:
-    return dict(dotenv_values(stream=io.StringIO(text)))
-
-
-def _parse_bool(key: str, raw: str | None, source: str) -> bool:
-    value = (raw or "").strip().lower()
+def _parse_bool(key: str, settings: dict[str, _Setting], source: str, problems: _Problems) -> bool:
+    setting = settings.get(key)
+    value = setting.value.strip().lower() if setting else "true"
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise ConfigError(key, raw, "must be true or false", source)
+    assert setting is not None
+    problems.add(
+        key,
+        setting.value,
+        f'is "{setting.value}": must be true or false (also 1/0, yes/no, on/off)',
+        source,
+        setting.line,
+    )
+    return True  # go on as if enabled: the other keys' problems are reported too
 
 
 def _parse_list(raw: str | None) -> list[str]:
     return [item for item in _LIST_SPLIT.split((raw or "").strip()) if item]
 
 
-def _read_policy(text: str, source: str) -> dict[str, dict]:
+# --- policy.toml ----------------------------------------------------------------------------------
+
+
+def _read_policy(
+    text: str | None, source: str, problems: _Problems
+) -> tuple[dict[str, dict], dict[tuple[str, ...], int]]:
+    """The policy's tables, and the line of each key path (tomllib gives no positions)."""
+    empty: dict[str, dict] = {"defaults": {}, "projects": {}}
+    if text is None:
+        return empty, {}
     try:
-        data = tomllib.loads(text) if text.strip() else {}
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("policy.toml", source, f"is not valid TOML: {exc}", source) from exc
-    unknown = sorted(set(data) - {"defaults", "projects"})
-    if unknown:
-        raise ConfigError(unknown[0], data[unknown[0]], "unknown top-level table (use defaults or projects)", source)
+        found = re.search(r"\(at line (\d+), column (\d+)\)$", str(exc))
+        reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)$", "", str(exc)).rstrip(".")
+        line = int(found.group(1)) if found else len(text.splitlines()) or None
+        column = f" (column {found.group(2)})" if found else ""
+        problems.add("TOML syntax", None, f"{reason}{column}", source, line)
+        return empty, {}
+    lines = _key_lines(text)
+    if not any(_ASSIGNMENT.match(line) for line in text.splitlines()):
+        directory, name = os.path.split(source)
+        problems.add(name or POLICY_FILE, None, "sets nothing: " + _NO_POLICY.split(": ", 1)[1], directory)
+    for key in sorted(set(data) - {"defaults", "projects"}):
+        hint = did_you_mean(key, ["defaults", "projects"])
+        problems.add(
+            key, None, f"unknown top-level table{hint} (allowed: defaults, projects)", source, _line_of(lines, (key,))
+        )
+    tables: dict[str, dict] = {}
     for table in ("defaults", "projects"):
-        if not isinstance(data.setdefault(table, {}), dict):
-            raise ConfigError(table, data[table], "must be a table", source)
-    return data
+        value = data.get(table, {})
+        if not isinstance(value, dict):
+            problems.add(table, value, f"is {_shown(value)}: must be a table", source, _line_of(lines, (table,)))
+            value = {}
+        tables[table] = value
+    for group, override in list(tables["projects"].items()):
+        if not isinstance(override, dict):
+            problems.add(
+                f"projects.{group}",
+                override,
+                f'is {_shown(override)}: must be a table, [projects."{group}".…]',
+                source,
+                _line_of(lines, ("projects", group)),
+            )
+            tables["projects"][group] = {}
+    return tables, lines
 
 
-def _project_policy(group: str, tables: dict[str, dict], source: str) -> ProjectPolicy:
-    override = tables["projects"].get(group, {})
+def _project_policy(
+    group: str | None, tables: dict[str, dict], lines: dict[tuple[str, ...], int], source: str, problems: _Problems
+) -> ProjectPolicy | None:
+    """A group's policy (defaults merged with its table); `group=None` checks the defaults' values alone."""
+    override = tables["projects"].get(group, {}) if group else {}
     try:
-        return ProjectPolicy.model_validate(merge(tables["defaults"], override))
+        return ProjectPolicy.model_validate(merge(tables["defaults"], override), strict=True)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        table = f"projects.{group}" if _has_path(override, error["loc"]) else "defaults"
-        raise ConfigError(f"{table}.{where}", error.get("input"), error["msg"], source) from exc
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            ctx = error.get("ctx") or {}
+            if "field" in ctx:  # a rule between fields, reported at the field it names
+                if group is None:  # projects may override one of the fields: judged per project
+                    continue
+                loc = (*loc, ctx["field"])
+            table: tuple[str, ...] = ("projects", group or "") if _has_path(override, loc) else ("defaults",)
+            if table == ("defaults",) and not _has_path(tables["defaults"], loc) and override:
+                table = ("projects", group or "")  # a default value broken by this project's other keys
+            names = tuple(str(part) for part in loc if not isinstance(part, int))
+            item = next((part for part in loc if isinstance(part, int)), None)
+            problem = _explain(error, loc)
+            if item is not None:
+                problem = f"item {item + 1} {problem}"
+            path = (*table, *names)
+            problems.add(".".join(path), error.get("input"), problem, source, _line_of(lines, path))
+        return None
+
+
+def _explain(error: Any, loc: tuple) -> str:
+    """A pydantic error in the words of policy.toml: what is wrong, and what is allowed."""
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    shown = _shown(value)
+    if kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1])
+        hint = did_you_mean(str(loc[-1]), allowed)
+        return f"unknown key{hint} (allowed: {', '.join(allowed)})"
+    if kind == "literal_error":
+        return f"is {shown}: must be one of {str(ctx.get('expected', '')).replace(chr(39), chr(34))}"
+    if kind in {"bool_type", "bool_parsing"}:
+        return f"is {shown}: must be true or false"
+    if kind in {"int_type", "int_parsing", "int_from_float"}:
+        return f"is {shown}: must be a whole number (without quotes)"
+    if kind in {"float_type", "float_parsing"}:
+        return f"is {shown}: must be a number (without quotes)"
+    if kind == "finite_number":
+        return f"is {shown}: must be a finite number (NaN and infinity fail every comparison)"
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "less_than_equal": ("at most", "le"),
+        "greater_than": ("more than", "gt"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"is {shown}: must be {words} {ctx.get(key)}"
+    if kind == "string_type":
+        return f"is {shown}: must be a string (in quotes)"
+    if kind == "string_pattern_mismatch":
+        if "approvers" in loc:
+            return f"is {shown}: must be an IAM role or user ARN (arn:aws:iam::<account>:role/<name>; * and ? match)"
+        return f"is {shown}: must be letters, digits and hyphens, starting and ending with a letter or digit"
+    if kind == "string_too_long":
+        return f"is {len(str(value))} characters: at most {ctx.get('max_length')}"
+    if kind == "too_long":
+        return f"has {ctx.get('actual_length')} items: at most {ctx.get('max_length')}"
+    if kind in {"dict_type", "model_type"}:
+        return f"is {shown}: must be a table"
+    if kind == "list_type":
+        return f'is {shown}: must be a list, e.g. ["a", "b"]'
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The keys allowed in the policy table at `loc` (ProjectPolicy's nested models)."""
+    from pydantic import BaseModel
+
+    model: type[BaseModel] = ProjectPolicy
+    for part in loc:
+        field_info = model.model_fields.get(str(part))
+        annotation = field_info.annotation if field_info else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _shown(value: object) -> str:
+    """A value as it reads in TOML, never as a Python repr."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return "a value"
 
 
 def _has_path(table: dict, loc: tuple) -> bool:
@@ -267,3 +584,47 @@ def _has_path(table: dict, loc: tuple) -> bool:
             return False
         node = node[part]
     return True
+
+
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+_ASSIGNMENT = re.compile(
+    r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*="
+)
+_KEY_PART = re.compile(r"[A-Za-z0-9_-]+|\"([^\"]*)\"|'([^']*)'")
+_INLINE_KEY = re.compile(r"[{,]\s*([A-Za-z0-9_-]+|\"[^\"]*\")\s*=")
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Key path → line of the TOML text, from table headers, `key =` lines and inline tables' keys."""
+    lines: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            table = _split_key(header.group(1))
+            for depth in range(1, len(table) + 1):
+                lines.setdefault(table[:depth], number)
+            continue
+        assignment = _ASSIGNMENT.match(line)
+        if not assignment:
+            continue
+        path = (*table, *_split_key(assignment.group(1)))
+        lines.setdefault(path, number)
+        for inline in _INLINE_KEY.finditer(line[assignment.end() :]):
+            lines.setdefault((*path, *_split_key(inline.group(1))), number)
+    return lines
+
+
+def _split_key(key: str) -> tuple[str, ...]:
+    return tuple(
+        m.group(1) if m.group(1) is not None else m.group(2) if m.group(2) is not None else m.group(0)
+        for m in _KEY_PART.finditer(key)
+    )
+
+
+def _line_of(lines: dict[tuple[str, ...], int], path: tuple[str, ...]) -> int | None:
+    """The line of `path`, else of its nearest written parent."""
+    for depth in range(len(path), 0, -1):
+        if path[:depth] in lines:
+            return lines[path[:depth]]
+    return None

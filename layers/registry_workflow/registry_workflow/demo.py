@@ -4,7 +4,9 @@ Provision the seed's three groups; register v1 of rc-fraud-detection with good m
 validated → announced; approve → endpoint created → in service → ledger succeeded; register v2
 with poor metrics → rejected automatically, with the reason; register v3 → approve → guarded
 (canary) update → live; reject v3 → rollback to v1. Ends with the seed's `list-model-packages`
-table and `registry-workflow status`. Exits 0 only if every step happened as expected.
+table, `registry-workflow status` and the audit trail, and writes the HTML report
+(`registry-workflow report`, `build/demo-report.html` or the path given as the only argument),
+printing its path last. Exits 0 only if every step happened as expected.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ GROUP = "rc-fraud-detection"
 BUCKET = "sagemaker-demo-artifacts"
 IMAGE = "123456789012.dkr.ecr.{region}.amazonaws.com/fraud-detection:1.0"
 STEP_TIMEOUT = 20.0
+#: where `make demo` writes its report (build/ is not committed)
+REPORT = Path("build") / "demo-report.html"
 
 
 _print_lock = threading.Lock()
@@ -67,10 +71,11 @@ class Story:
         return None
 
 
-def main() -> int:
+def main(report_path: Path | None = None) -> int:
     from registry_workflow.local.twin import Twin
 
     repo = Path.cwd()
+    report_path = report_path or repo / REPORT
     story = Story()
     print("registry-workflow demo: the SageMaker Model Registry approval workflow on the offline twin")
     with Twin(
@@ -82,11 +87,29 @@ def main() -> int:
     ) as twin:
         print(f"twin ready on {twin.url}")
         run(story, twin, repo)
+        write_report(story, report_path)
     if story.failures:
         print(f"\nDEMO FAILED: {len(story.failures)} expectation(s) not met: {story.failures}")
         return 1
     print(f"\nDEMO OK: every step happened as expected ({time.monotonic() - story.started:.1f} s).")
+    print(f"report: {report_path.resolve()} (open it in a browser)")
     return 0
+
+
+def write_report(story: Story, out: Path) -> None:
+    """End with the page people open: `registry-workflow report --out <out>` against the twin."""
+    story.step(f"registry-workflow report --out {out}: what is live where, every version, metric charts")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(  # noqa: S603 - our own venv's CLI, fixed arguments
+        [str(Path(sys.executable).parent / "registry-workflow"), "report", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=False,
+    )
+    print(done.stdout or done.stderr)
+    story.expect("the report is written", lambda: done.returncode == 0 and out.is_file())
+    story.expect(f"it charts {GROUP}'s auc across v1..v3", lambda: 'data-metric="auc"' in out.read_text())
 
 
 def run(story: Story, twin: Any, repo: Path) -> None:
@@ -282,4 +305,4 @@ def reviewer_client(twin: Any) -> Any:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else None))

@@ -507,6 +507,11 @@ class DeploymentService:
         if existing is not None:
             return Outcome("duplicate", existing.deployment_id, existing.version, f"rollback already {existing.status}")
         target = self._rollback_target(state, arn)
+        if target is None and rejected.status != DeploymentStatus.SUCCEEDED:
+            # still being deployed: it may never go live; the tracker decides (and tells) when it does
+            reason = "rejected while being deployed: nothing to roll back to if it goes live"
+            logger.info("rejected while being deployed, no rollback target", extra={"endpoint": endpoint})
+            return Outcome("no_rollback_target", rejected.deployment_id, rejected.version, reason)
         if target is None:
             reason = "rejected version is live and no earlier succeeded, still approved version exists"
             logger.warning("cannot roll back", extra={"endpoint": endpoint, "package_arn": arn})
@@ -676,6 +681,8 @@ class DeploymentService:
             if not self.ledger.finish(record, DeploymentStatus.SUCCEEDED):
                 return Outcome("duplicate", record.deployment_id, record.version)
             metrics.add_metric(name="DeploymentsSucceeded", unit="Count", value=1)
+            if began := _parse_ledger_time(record.started_at):  # start to in service (the dashboard's p50/p95)
+                metrics.add_metric("DeploymentDuration", "Seconds", (datetime.now(UTC) - began).total_seconds())
             logger.info("deployment succeeded", extra=log)
             if record.kind == "rollback" and record.rollback_of:
                 rejected = self.ledger.get(record.endpoint, record.rollback_of)
@@ -776,6 +783,8 @@ class DeploymentService:
         self._role(project)  # bad config fails before any write
         # names of what it deploys now: a queued record may wait across a policy change
         record = self._named(project, record)
+        if description is None:  # CreateEndpoint: no guardrail applies, whatever the policy's strategy
+            record = replace(record, strategy="create")
         try:
             record = self.ledger.begin(record)
         except DeploymentConflictError as exc:
@@ -935,6 +944,7 @@ class DeploymentService:
         )
         if created and notify:
             self._notify("queued", project, queued, reason=why)
+        metrics.add_metric(name="DeploymentsQueued", unit="Count", value=1 if created else 0)
         outcome = Outcome("queued", queued.deployment_id, queued.version, why)
         started = self._start_if_idle(project, record.endpoint) if recheck else None
         return replace(outcome, next=started) if started is not None else outcome

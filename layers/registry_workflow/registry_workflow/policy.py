@@ -13,8 +13,11 @@ import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+#: unknown keys are errors; NaN and infinity are no threshold (every comparison with NaN fails).
+#: The config loader also validates with strict=True: `true` is no number, "2" no integer.
+_STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
 #: SageMaker's name rule; the pattern alone does not bound hyphenated names, so check len ≤ 63 too
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
@@ -69,9 +72,19 @@ class DeployPolicy(BaseModel):
         # SageMaker: a canary is at most 50% of the variant's instances, a linear step 10-50%;
         # on one instance any share rounds up to the whole fleet and UpdateEndpoint refuses it
         if self.strategy != "all-at-once" and self.instance_count < 2:
-            raise ValueError(f"instance_count {self.instance_count}: {self.strategy} needs at least 2 instances")
+            raise PydanticCustomError(
+                "fleet_too_small",
+                "is {count}: strategy {strategy} needs at least 2 instances (a canary or linear step is at most "
+                "half the fleet; on one instance SageMaker refuses the update); use 2 or more, or strategy "
+                '"all-at-once"',
+                {"field": "instance_count", "count": self.instance_count, "strategy": f'"{self.strategy}"'},
+            )
         if self.strategy == "linear" and self.traffic_percent < 10:
-            raise ValueError(f"traffic_percent {self.traffic_percent}: a linear step is 10-50% of the fleet")
+            raise PydanticCustomError(
+                "linear_step_too_small",
+                "is {percent}: a linear step is 10-50 percent of the fleet",
+                {"field": "traffic_percent", "percent": self.traffic_percent},
+            )
         return self
 
 
@@ -120,7 +133,12 @@ class ProjectPolicy(BaseModel):
     def _not_both_directions(cls, value: ValidationPolicy) -> ValidationPolicy:
         both = sorted(set(value.min) & set(value.max))
         if both:
-            raise ValueError(f"metric {both[0]!r} is in both min and max")
+            raise PydanticCustomError(
+                "both_directions",
+                'metric "{metric}" is in both min and max: a metric is either higher-is-better (min) or '
+                "lower-is-better (max)",
+                {"metric": both[0]},
+            )
         return value
 
     def digest(self) -> str:

@@ -13,9 +13,10 @@
 4. one `UpdateModelPackage` that stamps `CustomerMetadataProperties` and, where the policy says
    so, sets `ModelApprovalStatus` (Rejected with the failed rules, or Approved).
 
-Calls per version: 3 (Describe, GetObject, Update); with regression rules 4 in a warm container
-(+ List) and 5 the first time a champion is seen (+ its Describe: its stamp holds its metrics;
-+ GetObject only if the stamp does not cover the regression rules).
+Calls per version: 3 (Describe, GetObject, Update); with regression rules 4 (+ List) when the
+container knows the champion's metrics (it stamped the champion itself, or met it before), and 5
+the first time a container meets a champion stamped elsewhere (+ its Describe: its stamp holds its
+metrics; + GetObject only if the stamp does not cover the regression rules).
 """
 
 from __future__ import annotations
@@ -290,6 +291,7 @@ def validate_version(
         sm.update_model_package(**request)
     except (ClientError, BotoCoreError) as exc:
         raise aws.as_operation_error("sagemaker:UpdateModelPackage", exc) from exc
+    _remember(Champion(detail.version, detail.arn, stamped_metrics(metadata)))
     logger.info(
         "version validated",
         extra={
@@ -401,10 +403,22 @@ def _champion(
             logger.warning("champion metrics unavailable", extra={"champion_arn": arn, "problem": str(exc)})
             return None
     champion = Champion(int(package.get("ModelPackageVersion", 0)), arn, metrics)
+    _remember(champion)
+    return champion
+
+
+def _remember(version: Champion) -> None:
+    """Keep a version's metrics: a champion's, or a version this container just stamped.
+
+    A stamped version is the next champion once approved, and the metrics kept are exactly what
+    its stamp says (what its `DescribeModelPackage` would give), so the first candidate after it
+    in this container skips that Describe too.
+    """
+    if not version.metrics:
+        return
     if len(_CHAMPIONS) >= _CHAMPIONS_MAX:
         _CHAMPIONS.clear()
-    _CHAMPIONS[arn] = champion
-    return champion
+    _CHAMPIONS[version.arn] = version
 
 
 def _regression(

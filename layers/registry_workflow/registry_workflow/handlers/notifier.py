@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
 from registry_workflow.config import Project
+from registry_workflow.deadline import Deadline
 from registry_workflow.errors import NotificationError
 from registry_workflow.events import ModelPackageDetail, parse_model_package_event
 from registry_workflow.handlers.intake import approval_key, ignored, managed_project, parse_or_refuse
@@ -100,7 +101,8 @@ def _announce(
     package = package or _describe(detail.arn)
     notification = build_notification(kind, detail, package, project)
     try:
-        notify(notification, project, once=_once_per_channel(key, context))
+        # Slack's retries stop in time for the invocation to end cleanly (decision 28)
+        notify(notification, project, once=_once_per_channel(key, context), deadline=Deadline.from_context(context))
     except NotificationError:
         metrics.add_metric(name="NotificationFailures", unit="Count", value=1)
         raise
