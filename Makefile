@@ -60,8 +60,8 @@ e2e: $(STAMP) ## End-to-end tests on the offline twin
 demo: $(STAMP) ## Run the whole approval workflow on the offline twin
 	$(BIN)/python -m registry_workflow.demo
 
-local: $(STAMP) ## Start the offline twin on 127.0.0.1:5000
-	$(BIN)/registry-workflow local --port 5000
+local: $(STAMP) ## Start the offline twin on 127.0.0.1:4599
+	$(BIN)/registry-workflow local --port 4599
 
 build: $(STAMP) ## sam build (python3.12 from .venv on PATH)
 	$(BIN)/sam build

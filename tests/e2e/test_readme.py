@@ -25,8 +25,8 @@ def walkthrough() -> str:
 
 
 def test_the_readme_walkthrough_runs_verbatim_on_a_fresh_twin(running_twin: RunningTwin, tmp_path: Path) -> None:
-    # GIVEN the README's block, pointed at this twin's port (the README's is the default 5000)
-    script = walkthrough().replace("http://127.0.0.1:5000", running_twin.url)
+    # GIVEN the README's block, pointed at this twin's port (the README's is the default 4599)
+    script = walkthrough().replace("http://127.0.0.1:4599", running_twin.url)
     assert running_twin.url not in walkthrough()
     (tmp_path / "walkthrough.sh").write_text(script)
 

@@ -44,3 +44,41 @@ def test_one_signal_stops_a_twin_in_the_middle_of_invocations(tmp_path: Path, st
     assert twin.process.returncode == 0
     assert "stopped" in output
     assert wait_for(lambda: not twin.survivors(), timeout=10)
+
+
+def test_a_taken_port_is_said_at_once_with_exit_2(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    # GIVEN something already listening on the port asked for
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        # WHEN the twin is started on it
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "registry-workflow"), "local", "--port", str(port)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # THEN it stops at once (before starting anything) with exit 2, naming the port and --port
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in done.stderr
+    assert "--port" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert time.monotonic() - started < 30  # a functional bound, not a benchmark: it used to hang
+
+
+def test_the_default_port_is_not_one_laptops_hold() -> None:
+    from registry_workflow.local import DEFAULT_PORT
+
+    assert DEFAULT_PORT not in {5000, 7000, 4566}  # macOS AirPlay Receiver; LocalStack

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from registry_workflow import aws
 from registry_workflow.config import CONFIG_DIR_ENV, RegistryConfig, load_config
 from registry_workflow.errors import ConfigError, RegistryWorkflowError
+from registry_workflow.local import DEFAULT_PORT
 
 CONFIG_OPTION = click.option(
     "--config-dir",
@@ -342,7 +343,7 @@ def _version_arn(sagemaker: Any, group: str, version: int) -> str:
 
 
 @main.command()
-@click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option(
     "--region",
     envvar=["AWS_REGION", "AWS_DEFAULT_REGION"],
@@ -419,6 +420,13 @@ def local(
         )
     except RegistryWorkflowError as exc:
         raise click.ClickException(str(exc)) from exc
+
+    from registry_workflow.local.server import PortInUseError, ensure_port_free
+
+    try:
+        ensure_port_free(port)  # said at once, exit 2: not a traceback and a twin that never serves
+    except PortInUseError as exc:
+        raise UsageProblem(str(exc)) from exc
 
     def start() -> None:
         twin.start()

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 
 from moto.server import ThreadedMotoServer
 
-from registry_workflow.local import moto_fixes
+from registry_workflow.errors import RegistryWorkflowError
+from registry_workflow.local import DEFAULT_PORT, moto_fixes
 
 HOST = "127.0.0.1"
 #: moto accepts any credentials; these keep boto3 and the aws CLI from looking for real ones
@@ -27,10 +28,33 @@ FAKE_CREDENTIALS = {
 STOP_GRACE_SECONDS = 10.0
 
 
+class PortInUseError(RegistryWorkflowError):
+    """The port the twin was asked for is taken: said at once, instead of a server thread's traceback."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        super().__init__(
+            f"port {port} on {HOST} is already in use (another twin, or another program): "
+            "stop it, or choose another port with --port (0 picks a free one)"
+        )
+
+
+def ensure_port_free(port: int) -> None:
+    """Raise `PortInUseError` unless `port` can be bound on 127.0.0.1 now (port 0 always can)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is not "taken"
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise PortInUseError(port) from exc
+
+
 class LocalAws:
     """A moto server in this process (so the fixes and event hooks apply to it)."""
 
-    def __init__(self, port: int = 5000) -> None:
+    def __init__(self, port: int = DEFAULT_PORT) -> None:
         moto_fixes.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request drowns the twin's log
         self.port = port
@@ -41,6 +65,7 @@ class LocalAws:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> LocalAws:
+        ensure_port_free(self.port)
         self._server.start()
         self.port = self._server.get_host_and_port()[1]  # the real one when asked for port 0
         return self
@@ -129,7 +154,7 @@ def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args()
     server = LocalAws(args.port).start()
     print(f"ready: local AWS on {server.url}", flush=True)

@@ -44,7 +44,7 @@ from registry_workflow.local.lambda_runtime import (
     LambdaContext,
     function_arn_of,
 )
-from registry_workflow.local.server import HOST, LocalAws
+from registry_workflow.local.server import DEFAULT_PORT, HOST, LocalAws
 from registry_workflow.local.template import (
     ACCOUNT,
     DEFAULT_REGION,
@@ -112,7 +112,7 @@ class Twin:
     def __init__(
         self,
         *,
-        port: int = 5000,
+        port: int = DEFAULT_PORT,
         template_path: str | Path = REPO / "template.yaml",
         config_dir: str | Path = REPO / "config",
         transition_seconds: float = 1.0,
