@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
-from registry_workflow.audit import AuditTrail
+from registry_workflow.audit import WORKFLOW_ACTOR, AuditTrail
 from registry_workflow.gate import (
+    APPROVED,
+    PENDING,
+    REJECTED,
     SAME_CHANGE_SECONDS,
     WORKFLOW_ROLES_ENV,
     ApprovalVerdict,
@@ -34,13 +37,11 @@ from registry_workflow.gate import (
     judge_approval,
 )
 from registry_workflow.observability import logger, metrics
-from registry_workflow.validation import APPROVED, PENDING, WORKFLOW_ACTOR, validate_version
 
 if TYPE_CHECKING:
     from registry_workflow.config import Project
     from registry_workflow.events import ModelPackageDetail
 
-REJECTED = "Rejected"
 DESCRIPTION_MAX = 1024
 
 
@@ -131,6 +132,9 @@ class Gatekeeper:
         verdict = self._verdict(project, detail, package, auto_approved=bool(validation and validation.auto_approved))
 
         if validation is None:
+            # the validator's own code, loaded only for this rare path (not at every cold start)
+            from registry_workflow.validation import validate_version
+
             outcome = validate_version(
                 detail, project, sagemaker=self.sagemaker, records=self.records, trail=self.trail,
                 package=package, for_approval=True,
@@ -164,11 +168,12 @@ class Gatekeeper:
     def _verdict(
         self, project: Project, detail: ModelPackageDetail, package: dict[str, Any], *, auto_approved: bool
     ) -> ApprovalVerdict:
-        """The four-eyes verdict of this approval: taken once, before the gate writes anything."""
+        """The four-eyes verdict of this approval: taken once, before the gate writes anything.
+
+        Judged from this Describe, then kept with a conditional write: a retry of the same event
+        (whose Describe our own writes have changed since) gets the verdict kept the first time.
+        """
         approved_at = detail.last_modified_time or _iso(package.get("LastModifiedTime")) or "unknown"
-        kept = self.records.approval(detail.arn, approved_at)
-        if kept is not None:
-            return kept
         verdict = judge_approval(
             package,
             project.policy.approval,

@@ -41,6 +41,8 @@ from registry_workflow.ledger_table import LedgerTableStore
 from registry_workflow.observability import logger
 
 GENESIS = "0" * 64
+#: how the trail names the workflow when it acts on its own (validation, deployment, refusals)
+WORKFLOW_ACTOR = "registry-workflow"
 HEAD = "HEAD"
 #: concurrent appends to one group retry this often before giving up (the event is then retried)
 MAX_ATTEMPTS = 25

@@ -63,6 +63,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from registry_workflow import aws
 from registry_workflow.deadline import UNLIMITED, Deadline
 from registry_workflow.errors import AwsOperationError, ConfigError, DeploymentConflictError, RegistryWorkflowError
+from registry_workflow.gate import APPROVED, REJECTED
 from registry_workflow.ledger import (
     Deployment,
     DeploymentLedger,
@@ -90,7 +91,7 @@ VERSION_TAG = "registry-workflow:model-package-version"
 STALE_LOCK_MARGIN_SECONDS = 900
 BUSY = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
 TERMINAL = {"InService", "Failed", "UpdateRollbackFailed", "OutOfService"}
-APPROVED, REJECTED, COMPLETED = "Approved", "Rejected", "Completed"
+COMPLETED = "Completed"
 
 #: endpoints holding a lock or a queue that one sweep acts on (the rest wait for the next run)
 SWEEP_MAX_ENDPOINTS = 25

@@ -46,6 +46,9 @@ WORKFLOW_ROLES_ENV = "WORKFLOW_ROLES"
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/(.+)$")
 _IAM_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$")
 
+#: the approval statuses the gate moves versions between (SageMaker's ModelApprovalStatus values)
+PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
+
 #: how far Describe's `LastModifiedTime` may be from the event's and still be the same change: the
 #: event's precision is not documented (epoch milliseconds in captures, ISO strings in the docs), so
 #: one second, never less than what either shape carries. A workflow role's change inside it is

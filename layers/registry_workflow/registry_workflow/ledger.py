@@ -27,18 +27,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from registry_workflow import aws
 from registry_workflow.errors import ConfigError, DeploymentConflictError
-from registry_workflow.ledger_table import LEDGER_TABLE_ENV
+from registry_workflow.ledger_table import LEDGER_TABLE_ENV, LedgerTableStore
 
 #: the local twin names tables after their logical id in template.yaml
 DEFAULT_LOCAL_TABLE = "LedgerTable"
@@ -149,23 +149,17 @@ _DESERIALIZER = TypeDeserializer()
 _FIELDS = {f.name for f in fields(Deployment)}
 
 
-class DeploymentLedger:
+class DeploymentLedger(LedgerTableStore):
     """Reads and conditionally writes deployment records; see the module docstring for the layout."""
 
-    def __init__(self, table_name: str, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
+    what = "the deployment records"
 
     @classmethod
-    def from_env(cls, default: str | None = None) -> DeploymentLedger:
+    def from_env(cls, default: str | None = None) -> Self:
         name = os.environ.get(LEDGER_TABLE_ENV) or default
         if not name:
             raise ConfigError(LEDGER_TABLE_ENV, None, "is not set: the deployment ledger table is unknown")
         return cls(name)
-
-    @property
-    def client(self) -> Any:
-        return self._client or aws.client("dynamodb")
 
     def create_table(self) -> None:
         """Create the table (the local twin and tests; in AWS, template.yaml does)."""
@@ -419,7 +413,7 @@ class DeploymentLedger:
         self, record: Deployment, status: DeploymentStatus, reason: str | None = None, *, attempt: str = ""
     ) -> None:
         """One audit entry per status a deployment reaches (the trail shares this table)."""
-        from registry_workflow.audit import AuditTrail
+        from registry_workflow.audit import WORKFLOW_ACTOR, AuditTrail
 
         kind = _AUDIT_KIND[status]
         if record.kind == "rollback" and status == DeploymentStatus.SUCCEEDED:
@@ -428,7 +422,7 @@ class DeploymentLedger:
             record.group,
             kind,
             key=f"deploy:{record.deployment_id}:{status}:{attempt}",
-            actor="registry-workflow",
+            actor=WORKFLOW_ACTOR,
             version=record.version,
             package_arn=record.package_arn,
             reason=reason,
@@ -463,15 +457,6 @@ class DeploymentLedger:
         except _ConditionFailed:
             return False
         return True
-
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        kwargs["TableName"] = self.table_name
-        while True:
-            page = self._call("Query", self.client.query, **kwargs)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     @staticmethod
     def _call(operation: str, method: Any, *, reraise_conditional: bool = False, **kwargs: Any) -> Any:

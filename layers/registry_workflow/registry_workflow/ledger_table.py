@@ -51,12 +51,15 @@ class LedgerTableStore:
 
     def _partition(self, pk: str) -> Iterator[dict[str, Any]]:
         """Every item of one partition key, in sort-key order, read consistently."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": pk}},
-            "ConsistentRead": True,
-        }
+        return self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        )
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item a Query returns, page after page."""
+        kwargs["TableName"] = self.table_name
         while True:
             page = self._call("Query", self.client.query, **kwargs)
             yield from page.get("Items", [])

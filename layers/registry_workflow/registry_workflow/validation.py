@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
+from registry_workflow.audit import WORKFLOW_ACTOR
 from registry_workflow.errors import MetricsUnavailableError
-from registry_workflow.gate import ValidationRecord
+from registry_workflow.gate import APPROVED, PENDING, ValidationRecord
 from registry_workflow.metrics import load_metrics
 from registry_workflow.observability import logger
 
@@ -44,10 +45,6 @@ if TYPE_CHECKING:
     from registry_workflow.gate import GateRecords
     from registry_workflow.policy import ValidationPolicy
 
-PENDING = "PendingManualApproval"
-APPROVED = "Approved"
-#: how the audit trail names the workflow when it acts on its own (validation, deployment)
-WORKFLOW_ACTOR = "registry-workflow"
 
 STAMP_PREFIX = "validation."
 STATUS_KEY = "validation.status"
