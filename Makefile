@@ -63,17 +63,23 @@ demo: $(STAMP) ## Run the whole approval workflow on the offline twin
 local: $(STAMP) ## Start the offline twin on 127.0.0.1:4599
 	$(BIN)/registry-workflow local --port 4599
 
+SAM ?= $(BIN)/sam
+
 build: $(STAMP) ## sam build (python3.12 from .venv on PATH)
-	$(BIN)/sam build
+	$(SAM) build
 
 STAGE ?= dev
 LOG_RETENTION_dev  := 14
 LOG_RETENTION_prod := 90
-deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; teams from config/.env.shared
+# The first deploy and every later one: ManagedTeams always comes from config/.env.shared (the
+# directory the ConfigLayer ships), never from samconfig.toml or the template's default, so the
+# stack covers exactly the teams its provisioner will read. GUIDED=1 asks every parameter, these
+# values as the defaults (the first deploy by hand, instead of a bare `sam deploy --guided`).
+deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; teams from config/.env.shared; GUIDED=1 asks
 	@test -n "$(SAGEMAKER_ROLE_ARN)" || { echo "set SAGEMAKER_ROLE_ARN=arn:aws:iam::<account>:role/<sagemaker execution role>"; exit 2; }
-	@teams=$$($(BIN)/registry-workflow teams) || exit 2; \
+	@teams=$$($(BIN)/registry-workflow teams --config-dir config) || exit 2; \
 	echo "ManagedTeams=$$teams (config/.env.shared)"; \
-	$(BIN)/sam deploy --config-env $(STAGE) \
+	$(SAM) deploy --config-env $(STAGE) $(if $(GUIDED),--guided) \
 	  --parameter-overrides Stage=$(STAGE) ManagedTeams=$$teams LogRetentionDays=$(LOG_RETENTION_$(STAGE)) \
 	  SageMakerExecutionRoleArn=$(SAGEMAKER_ROLE_ARN) $(if $(METRICS_BUCKET),MetricsBucket=$(METRICS_BUCKET)) \
 	  $(if $(METRICS_KMS_KEY_ARN),MetricsKmsKeyArn=$(METRICS_KMS_KEY_ARN))

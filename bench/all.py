@@ -17,7 +17,7 @@ from pathlib import Path
 from targets import parse
 
 BENCH = Path(__file__).resolve().parent
-ORDER = ("provision", "events", "cold_import", "burst")
+ORDER = ("provision", "events", "cold_import", "burst", "slack_ack")
 
 
 def main() -> None:

@@ -176,8 +176,11 @@ def set_approval(sagemaker: Any, arn: str, status: str, description: str | None 
     return approval_event(sagemaker, arn)
 
 
-def approval_event(sagemaker: Any, arn: str) -> dict[str, Any]:
-    """The "SageMaker Model Package State Change" event of a real approval-status change, now."""
+def approval_event(sagemaker: Any, arn: str, updated: str = "ModelApprovalStatus") -> dict[str, Any]:
+    """The "SageMaker Model Package State Change" event of a real change of `updated`, now.
+
+    `updated="ModelLifeCycle"`: a stage change (a promotion asked, or the workflow's stamp).
+    """
     package = sagemaker.describe_model_package(ModelPackageName=arn)
     detail = {
         "ModelPackageGroupName": package["ModelPackageGroupName"],
@@ -187,8 +190,10 @@ def approval_event(sagemaker: Any, arn: str) -> dict[str, Any]:
         "LastModifiedTime": _iso(package["LastModifiedTime"]),
         "ModelPackageStatus": package["ModelPackageStatus"],
         "ModelApprovalStatus": package["ModelApprovalStatus"],
-        "UpdatedModelPackageFields": ["ModelApprovalStatus"],
+        "UpdatedModelPackageFields": [updated],
     }
+    if "ModelLifeCycle" in package:
+        detail["ModelLifeCycle"] = package["ModelLifeCycle"]
     return _envelope("SageMaker Model Package State Change", arn, detail)
 
 

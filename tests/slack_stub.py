@@ -2,7 +2,9 @@
 
 Answers come from a script, one per request, then `default`: a status code (with optional
 headers, e.g. 429 + Retry-After) or `HANG` (accept, never answer: the client times out).
-Every request body that arrives is recorded, parsed as JSON.
+Every request body that arrives is recorded, parsed as JSON. Requests to `/api/<method>` stand
+in for Slack's Web API (`views.open`, `chat.update`: point a `WebClient` at `api_url`): answered
+`{"ok": true}` (or the scripted status), recorded with their method and Authorization header.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ class SlackStub:
         self.script.extend(r if isinstance(r, Reply) else Reply(r) for r in replies)
 
     @property
+    def api_url(self) -> str:
+        """Base URL of the Web API stand-in, for slack_sdk's `WebClient(base_url=...)`."""
+        return self.url.split("/services/", 1)[0] + "/api/"
+
+    def api_calls(self, method: str) -> list[dict[str, Any]]:
+        """Bodies of the Web API calls of `method` (e.g. "chat.update") that were answered 200."""
+        return [r["body"] for r in self.requests if r.get("method") == method and r["status"] == 200]
+
+    @property
     def messages(self) -> list[dict[str, Any]]:
         """Bodies that Slack accepted (answered 200)."""
         return [r["body"] for r in self.requests if r["status"] == 200]
@@ -60,9 +71,16 @@ def _handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
                 stub._release.wait(10)
                 return
             status = int(reply.status)
+            record: dict[str, Any] = {"status": status, "body": json.loads(raw), "path": self.path}
+            api = self.path.startswith("/api/")
+            if api:
+                record |= {"method": self.path.removeprefix("/api/"), "auth": self.headers.get("Authorization")}
             with stub._lock:
-                stub.requests.append({"status": status, "body": json.loads(raw), "path": self.path})
-            body = b"ok" if status == 200 else b"error"
+                stub.requests.append(record)
+            if api:
+                body = json.dumps({"ok": status == 200} | ({} if status == 200 else {"error": "stubbed"})).encode()
+            else:
+                body = b"ok" if status == 200 else b"error"
             self.send_response(status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)

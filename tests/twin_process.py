@@ -136,3 +136,19 @@ def start_twin(workdir: Path, *extra_args: str, region: str = "us-east-1") -> Ru
     output.seek(0)
     process.kill()
     raise RuntimeError(f"the twin did not start:\n{output.read()}")
+
+
+def start_twin_with_policy(workdir: Path, policy: str, *, region: str) -> RunningTwin:
+    """The twin on a copy of the repository's config whose policy.toml ends with `policy`; groups provisioned."""
+    import shutil
+
+    from workflow_steps import create_bucket
+
+    config = workdir / "config"
+    shutil.copytree(REPO / "config", config)
+    (config / "policy.toml").write_text((REPO / "config" / "policy.toml").read_text() + policy)
+    running = start_twin(workdir, "--config-dir", str(config), region=region)
+    running.env["REGISTRY_CONFIG_DIR"] = str(config)
+    assert running.cli("provision").returncode == 0
+    create_bucket(running)
+    return running

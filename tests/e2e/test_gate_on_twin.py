@@ -9,14 +9,12 @@ as its own role.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
-from twin_process import RunningTwin, start_twin
-from workflow_steps import approve, create_bucket, register, wait_for
+from twin_process import RunningTwin, start_twin_with_policy
+from workflow_steps import approve, register, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -35,13 +33,7 @@ approvers = ["arn:aws:iam::123456789012:user/lead-*"]
 
 @pytest.fixture
 def twin(tmp_path: Path) -> Any:
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    (config / "policy.toml").write_text((REPO / "config" / "policy.toml").read_text() + GATE_POLICY)
-    running = start_twin(tmp_path, "--config-dir", str(config), region="ap-northeast-1")
-    running.env["REGISTRY_CONFIG_DIR"] = str(config)
-    assert running.cli("provision").returncode == 0
-    create_bucket(running)
+    running = start_twin_with_policy(tmp_path, GATE_POLICY, region="ap-northeast-1")
     yield running
     assert "stopped" in running.stop()
 

@@ -116,7 +116,9 @@ def test_the_demos_report_opens_in_chromium_with_its_tables_and_charts(tmp_path:
     dom.feed(dumped.stdout)
     live = {row[0]: row for row in dom.rows["live-table"][1:]}
     assert live[GROUP][1:3] == [f"{GROUP}-endpoint", "v1"]
-    assert live["rc-anti-money-laundering"][2] == "-"
+    # the staged project: one row per stage, v1 live in both after v2's rejection rolled both back
+    aml = [row[1:3] for row in dom.rows["live-table"][1:] if row[0] == "rc-anti-money-laundering"]
+    assert aml == [["rc-anti-money-laundering-staging", "v1"], ["rc-anti-money-laundering-production", "v1"]]
     # the versions of the group, v1 the champion and live, v2 rejected by validation, v3 rejected by a reviewer
     versions = [r for r in dom.rows["versions"] if re.match(r"v\d", r[0])]
     fraud = versions[:3]
@@ -130,8 +132,9 @@ def test_the_demos_report_opens_in_chromium_with_its_tables_and_charts(tmp_path:
     assert "approved by its own registrant" in refused[0][4]
     assert ["v3", "rolled back"] in [r[0:3:2] for r in timeline]
     assert any(r[2] == "rejected" and r[0] == "v2" and "auc 0.71 < min 0.8" in r[4] for r in timeline)
-    # one chart per policy metric of the group (auc, accuracy), drawn as SVG in the page
-    assert dom.charts == {"auc": 1, "accuracy": 1}
+    # one chart per policy metric of each project the demo registers versions of, drawn as SVG:
+    # fraud's auc and accuracy, the staged AML project's recall, the Slack-approved algo's rmse
+    assert dom.charts == {"auc": 1, "accuracy": 1, "recall": 1, "rmse": 1}
     assert re.search(r"<figure[^>]*data-metric=\"auc\"[^>]*>\s*<svg", dumped.stdout)
     assert "champion v1" in dumped.stdout
     assert "min 0.8" in dumped.stdout

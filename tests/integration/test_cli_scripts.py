@@ -185,6 +185,7 @@ def test_status_as_json(mocked_aws: None, config_dir: Path) -> None:
     assert [r["group"] for r in rows] == [GROUP, "rc-anti-money-laundering", "algo-recommendation-engine"]
     assert rows[0] == {
         "group": GROUP,
+        "stage": "",
         "endpoint": "rc-fraud-detection-endpoint",
         "live": None,
         "in_flight": [],

@@ -157,7 +157,7 @@ def test_config_team_not_deployed_fails_the_deploy_clearly_before_any_write(
     handler_module("provisioner").lambda_handler(cfn_event("Update", url, teams="rc"), lambda_context)
 
     assert [r["Status"] for r in received] == ["FAILED"]
-    assert "team(s) algo are not in the stack's ManagedTeams (rc)" in received[0]["Reason"]
+    assert "team algo is in config/.env.shared but not in the stack's ManagedTeams (rc)" in received[0]["Reason"]
     assert "make deploy" in received[0]["Reason"]
     assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
     assert claim_owner() is None

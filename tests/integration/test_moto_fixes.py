@@ -184,3 +184,179 @@ def test_concurrent_dynamodb_calls_are_atomic(mocked_aws: None) -> None:
 
     assert outcomes.count("won") == 1
     assert outcomes.count("ConditionalCheckFailedException") == 19
+
+
+# --- ModelLifeCycle (stages): stored, described, listed, searched, in the events -------------------
+
+
+def _unvalidated_client() -> Any:
+    """botocore checks required members and lengths before sending: this client lets the twin check them."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("sagemaker", config=Config(parameter_validation=False))
+
+
+def _changes() -> tuple[list[dict[str, Any]], Any]:
+    payloads: list[dict[str, Any]] = []
+    unsubscribe = moto_fixes.subscribe(
+        lambda kind, payload: payloads.append(payload) if kind == "model_package" else None
+    )
+    return payloads, unsubscribe
+
+
+def test_life_cycle_is_absent_until_set_then_described_and_listed(sagemaker: Any) -> None:
+    plain = new_version(sagemaker)
+    staged = sagemaker.create_model_package(
+        ModelPackageGroupName="rc-fraud-detection",
+        InferenceSpecification=SPEC,
+        ModelLifeCycle={"Stage": "staging", "StageStatus": "PendingApproval", "StageDescription": "first look"},
+    )["ModelPackageArn"]
+
+    assert "ModelLifeCycle" not in sagemaker.describe_model_package(ModelPackageName=plain)
+    assert sagemaker.describe_model_package(ModelPackageName=staged)["ModelLifeCycle"] == {
+        "Stage": "staging",
+        "StageStatus": "PendingApproval",
+        "StageDescription": "first look",
+    }
+    summaries = sagemaker.list_model_packages(ModelPackageGroupName="rc-fraud-detection")["ModelPackageSummaryList"]
+    assert [s.get("ModelLifeCycle", {}).get("Stage") for s in summaries] == [None, "staging"]
+
+
+def test_update_sets_the_life_cycle_whole_and_names_it_in_the_updated_fields(sagemaker: Any) -> None:
+    arn = new_version(sagemaker)
+    payloads, unsubscribe = _changes()
+    try:
+        sagemaker.update_model_package(
+            ModelPackageArn=arn,
+            ModelLifeCycle={"Stage": "staging", "StageStatus": "Deployed", "StageDescription": "live since 10:00"},
+        )
+        sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"k": "v"})
+        # the structure is replaced whole: no StageDescription now
+        sagemaker.update_model_package(
+            ModelPackageArn=arn,
+            ModelApprovalStatus="Approved",
+            ModelLifeCycle={"Stage": "production", "StageStatus": "Approved"},
+        )
+    finally:
+        unsubscribe()
+
+    assert [p["updated_fields"] for p in payloads] == [
+        ["ModelLifeCycle"],
+        ["CustomerMetadataProperties"],  # a metadata change keeps the stage and does not name it
+        ["ModelApprovalStatus", "ModelLifeCycle"],
+    ]
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    assert described["ModelLifeCycle"] == {"Stage": "production", "StageStatus": "Approved"}
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["CustomerMetadataProperties"] == {"k": "v"}
+
+
+def test_the_state_change_event_carries_the_life_cycle_in_aws_shape(sagemaker: Any) -> None:
+    from registry_workflow.local.twin import model_package_event
+
+    arn = new_version(sagemaker)
+    payloads, unsubscribe = _changes()
+    try:
+        sagemaker.update_model_package(
+            ModelPackageArn=arn, ModelLifeCycle={"Stage": "staging", "StageStatus": "Deployed"}
+        )
+        sagemaker.update_model_package(ModelPackageArn=arn, ApprovalDescription="looked at it")
+    finally:
+        unsubscribe()
+
+    stamped, described_again = (model_package_event(p)["detail"] for p in payloads)
+    assert stamped["ModelLifeCycle"] == {"Stage": "staging", "StageStatus": "Deployed"}
+    assert stamped["UpdatedModelPackageFields"] == ["ModelLifeCycle"]
+    # every later event describes the package as it is, stage included
+    assert described_again["ModelLifeCycle"] == {"Stage": "staging", "StageStatus": "Deployed"}
+    assert described_again["UpdatedModelPackageFields"] == ["ApprovalDescription"]
+
+
+@pytest.mark.parametrize(
+    ("life_cycle", "message"),
+    [
+        (
+            {"StageStatus": "Approved"},
+            "Value null at 'modelLifeCycle.stage' failed to satisfy constraint: Member must not be null",
+        ),
+        ({"Stage": "production"}, "Value null at 'modelLifeCycle.stageStatus'"),
+        ({"Stage": "pre_production", "StageStatus": "Approved"}, "Member must satisfy regular expression pattern"),
+        ({"Stage": "-production", "StageStatus": "Approved"}, "Member must satisfy regular expression pattern"),
+        ({"Stage": "production", "StageStatus": "Approved now"}, "at 'modelLifeCycle.stageStatus'"),
+        ({"Stage": "p" * 64, "StageStatus": "Approved"}, "Member must have length less than or equal to 63"),
+        ({"Stage": "", "StageStatus": "Approved"}, "Member must have length greater than or equal to 1"),
+        (
+            {"Stage": "production", "StageStatus": "Approved", "StageDescription": "x" * 1025},
+            "at 'modelLifeCycle.stageDescription' failed to satisfy constraint: "
+            "Member must have length less than or equal to 1024",
+        ),
+        ({}, "2 validation errors detected"),
+    ],
+)
+def test_an_invalid_life_cycle_is_refused_and_changes_nothing(
+    sagemaker: Any, life_cycle: dict[str, str], message: str
+) -> None:
+    arn = new_version(sagemaker)
+    payloads, unsubscribe = _changes()
+    try:
+        with pytest.raises(ClientError, match="ValidationException") as refused:
+            _unvalidated_client().update_model_package(
+                ModelPackageArn=arn, ModelApprovalStatus="Approved", ModelLifeCycle=life_cycle
+            )
+    finally:
+        unsubscribe()
+
+    assert message in refused.value.response["Error"]["Message"]
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    assert "ModelLifeCycle" not in described
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"  # the whole call was refused
+    assert payloads == []
+
+
+def test_a_stage_and_description_at_their_limits_are_accepted(sagemaker: Any) -> None:
+    arn = new_version(sagemaker)
+    life_cycle = {"Stage": "a--b" + "c" * 59, "StageStatus": "Approved", "StageDescription": "why: " + "x" * 1019}
+    assert len(life_cycle["Stage"]) == 63
+    assert len(life_cycle["StageDescription"]) == 1024
+
+    sagemaker.update_model_package(ModelPackageArn=arn, ModelLifeCycle=life_cycle)
+
+    assert sagemaker.describe_model_package(ModelPackageName=arn)["ModelLifeCycle"] == life_cycle
+
+
+def test_a_version_with_an_invalid_life_cycle_is_not_created(sagemaker: Any) -> None:
+    new_version(sagemaker)
+    with pytest.raises(ClientError, match="regular expression pattern"):
+        sagemaker.create_model_package(
+            ModelPackageGroupName="rc-fraud-detection",
+            InferenceSpecification=SPEC,
+            ModelLifeCycle={"Stage": "staging env", "StageStatus": "Deployed"},
+        )
+
+    summaries = sagemaker.list_model_packages(ModelPackageGroupName="rc-fraud-detection")["ModelPackageSummaryList"]
+    assert len(summaries) == 1
+
+
+def test_search_filters_model_packages_on_the_life_cycle(sagemaker: Any) -> None:
+    staging, production, unstaged = new_version(sagemaker), new_version(sagemaker), new_version(sagemaker)
+    sagemaker.update_model_package(
+        ModelPackageArn=staging, ModelLifeCycle={"Stage": "staging", "StageStatus": "Deployed"}
+    )
+    sagemaker.update_model_package(
+        ModelPackageArn=production, ModelLifeCycle={"Stage": "production", "StageStatus": "Deployed"}
+    )
+
+    def found(*filters: dict[str, str]) -> set[str]:
+        results = sagemaker.search(Resource="ModelPackage", SearchExpression={"Filters": list(filters)})["Results"]
+        return {r["ModelPackage"]["ModelPackageArn"] for r in results}
+
+    assert found({"Name": "ModelLifeCycle.Stage", "Operator": "Equals", "Value": "production"}) == {production}
+    assert found({"Name": "ModelLifeCycle.Stage", "Value": "staging"}) == {staging}  # Equals is the default
+    assert found({"Name": "ModelLifeCycle.StageStatus", "Operator": "Equals", "Value": "Deployed"}) == {
+        staging,
+        production,
+    }
+    assert found({"Name": "ModelLifeCycle.Stage", "Operator": "NotExists"}) == {unstaged}
+    with pytest.raises(ClientError, match="Unknown property name"):
+        found({"Name": "ModelLifeCycle.Owner", "Value": "me"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from conftest import EVENTS, REPO, load_event
 from registry_workflow.local.template import RuleSpec, load_template, pattern_matches
@@ -134,3 +136,99 @@ def test_the_sweep_rule_may_dead_letter_to_the_tracker_queue() -> None:
     [statement] = raw["Resources"]["TrackerDLQPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     sources = [s["Fn::Sub"] for s in statement["Condition"]["ArnEquals"]["aws:SourceArn"]]
     assert any(s.endswith("rule/registry-workflow-${Stage}-sweep-deployments") for s in sources)
+
+
+# --- promotion requests (ModelLifeCycle) ---------------------------------------------------------
+
+
+def _lifecycle_event(
+    fields: list[str], life_cycle: dict[str, str] | None, approval: str = "Approved", group: str = "rc-fraud-detection"
+) -> dict[str, Any]:
+    event = load_event("model-package-approved")
+    detail = event["detail"]
+    detail.update(UpdatedModelPackageFields=fields, ModelApprovalStatus=approval, ModelPackageGroupName=group)
+    if life_cycle is None:
+        detail.pop("ModelLifeCycle", None)
+    else:
+        detail["ModelLifeCycle"] = life_cycle
+    return event
+
+
+PROMOTE = {"Stage": "production", "StageStatus": "Approved", "StageDescription": "served a week in staging"}
+LIVE_IN_STAGING = {"Stage": "staging", "StageStatus": "Deployed"}
+
+
+@pytest.mark.parametrize(
+    ("event", "matches"),
+    [
+        pytest.param(_lifecycle_event(["ModelLifeCycle"], PROMOTE), True, id="promotion-request"),
+        # the deployer refuses these with the reason: it must see them
+        pytest.param(_lifecycle_event(["ModelLifeCycle"], PROMOTE, "Rejected"), True, id="promotion-of-rejected"),
+        pytest.param(
+            _lifecycle_event(["ModelLifeCycle"], PROMOTE, "PendingManualApproval"), True, id="promotion-of-unapproved"
+        ),
+        pytest.param(
+            _lifecycle_event(["ModelApprovalStatus", "ModelLifeCycle"], PROMOTE), True, id="approval-and-promotion"
+        ),
+        # the workflow's own writes: never back to the deployer (no loop)
+        pytest.param(_lifecycle_event(["ModelLifeCycle"], LIVE_IN_STAGING), False, id="deployed-stamp"),
+        pytest.param(
+            _lifecycle_event(
+                ["ModelLifeCycle"], {**LIVE_IN_STAGING, "StageDescription": "refused: 2 h of soak left in staging"}
+            ),
+            False,
+            id="refusal-set-back",
+        ),
+        # a metadata change while a request is pending still shows it: not a new request
+        pytest.param(_lifecycle_event(["CustomerMetadataProperties"], PROMOTE), False, id="metadata-only"),
+        pytest.param(_lifecycle_event(["ApprovalDescription"], PROMOTE), False, id="description-only"),
+        # EventBridge matches case-sensitively: only "Approved" asks
+        pytest.param(
+            _lifecycle_event(["ModelLifeCycle"], {**PROMOTE, "StageStatus": "approved"}), False, id="lowercase"
+        ),
+        pytest.param(_lifecycle_event(["ModelLifeCycle"], PROMOTE, group="ml-platform-x"), False, id="unmanaged-group"),
+        # approvals behave as before, with or without a stage on the version
+        pytest.param(_lifecycle_event(["ModelApprovalStatus"], None), True, id="plain-approval"),
+        pytest.param(_lifecycle_event(["ModelApprovalStatus"], LIVE_IN_STAGING), True, id="approval-of-staged"),
+        pytest.param(_lifecycle_event(["ModelApprovalStatus"], None, "Rejected"), True, id="plain-rejection"),
+        pytest.param(
+            _lifecycle_event(["ModelApprovalStatus"], None, "PendingManualApproval"), False, id="back-to-pending"
+        ),
+    ],
+)
+def test_deployer_rule_takes_promotion_requests_and_never_the_workflows_own_stamps(
+    event: dict[str, Any], matches: bool
+) -> None:
+    assert pattern_matches(_rule("DeployerFunction").pattern, event) is matches
+
+
+def test_twin_events_of_a_promotion_and_of_the_stamp_that_follows(sagemaker: Any) -> None:
+    """End to end on the twin: the events moto_fixes publishes, shaped by the twin, against the rule."""
+    from registry_workflow.local import moto_fixes
+    from registry_workflow.local.twin import model_package_event
+
+    sagemaker.create_model_package_group(ModelPackageGroupName="rc-fraud-detection")
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName="rc-fraud-detection",
+        InferenceSpecification={
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/model:1"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    events: list[dict[str, Any]] = []
+    unsubscribe = moto_fixes.subscribe(lambda kind, payload: events.append(model_package_event(payload)))
+    try:
+        sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+        sagemaker.update_model_package(ModelPackageArn=arn, ModelLifeCycle=LIVE_IN_STAGING)
+        sagemaker.update_model_package(ModelPackageArn=arn, ModelLifeCycle=PROMOTE)
+        sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"ticket": "ML-1"})
+        sagemaker.update_model_package(
+            ModelPackageArn=arn, ModelLifeCycle={"Stage": "production", "StageStatus": "Deployed"}
+        )
+    finally:
+        unsubscribe()
+
+    rule = _rule("DeployerFunction").pattern
+    assert [pattern_matches(rule, event) for event in events] == [True, False, True, False, False]
+    assert events[2]["detail"]["ModelLifeCycle"] == PROMOTE

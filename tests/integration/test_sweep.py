@@ -174,7 +174,7 @@ def test_one_sweep_frees_a_stale_lock_and_starts_stranded_queues(
 def test_a_sweep_does_at_most_its_bound_and_leaves_the_rest_for_the_next_run(
     world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from registry_workflow import deployment
+    from registry_workflow.deployment import service as deployment
 
     # GIVEN two endpoints with a stranded queue each, and a bound of one per run
     for group, endpoint in ((GROUP, ENDPOINT), (AML_GROUP, AML_ENDPOINT)):

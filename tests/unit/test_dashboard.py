@@ -126,7 +126,7 @@ def test_aws_metrics_name_the_stacks_own_functions_and_queues() -> None:
     sqs_lines = [line for line in widget_metrics() if line[0] == "AWS/SQS"]
     # the twin's resolver names a function by its logical id and a queue by its local name
     assert {line[3] for line in lambda_lines} == functions
-    assert len({line[3] for line in sqs_lines}) == len(queues) == 5
+    assert len({line[3] for line in sqs_lines}) == len(queues) == 7
     assert all(line[2] == "FunctionName" for line in lambda_lines)
     assert all(line[2] == "QueueName" for line in sqs_lines)
 

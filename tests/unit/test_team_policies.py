@@ -1,23 +1,33 @@
-"""The per-team registrant and approver policies, and the functions' team scoping, decide as intended.
+"""The per-team registrant, approver and promoter policies, and the functions' team scoping, decide as intended.
 
 How this is proven: moto's IAM enforcement (server mode, `INITIAL_NO_AUTH_ACTION_COUNT`) checks
 every SageMaker call against the resource "*" (moto computes request ARNs for S3 only), so a
-policy scoped to ARNs denies even the calls it allows there; it cannot tell teams apart. The
-rendered policies are therefore evaluated here with moto's own statement evaluator
-(`moto.iam.access_control.IAMPolicy`, the code its enforcement runs: Action and Resource
-wildcards, Deny over Allow, StringEquals conditions), given the ARN AWS authorises each call on
+policy scoped to ARNs denies even the calls it allows there; it cannot tell teams apart. Nor does
+it read any request's condition keys (it passes none to its evaluator, which then counts every
+condition as met): a policy allowing only `sagemaker:ModelLifeCycle:stage` "production" lets a
+"staging" request through there. The rendered policies are therefore evaluated here with moto's
+own statement evaluator (`moto.iam.access_control.IAMPolicyStatement`, the code its enforcement
+runs: Action and Resource wildcards, Deny over Allow), given the ARN AWS authorises each call on
 (Service Authorization Reference: the version `model-package/<group>/<n>`, the group, the S3
 object). Its `*` may also span ARN segments, where AWS's does not: it can only allow more than
 AWS, so every refusal below is a refusal on AWS too.
+
+Conditions are decided here by IAM's documented rules, which moto's evaluator does not follow (it
+knows StringEquals only and counts an absent key as a match): a key absent from the request makes
+a condition false, except for negated operators (StringNot...) and ...IfExists, where it makes it
+true; Null tests presence
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+An operator this file does not know fails the test rather than pass it.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
 import pytest
-from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from template_render import ACCOUNT, REGION, Rendered, render
 
 SEED = 'TEAMS="rc algo"\nRC_PROJECTS="fraud-detection anti-money-laundering"\nALGO_PROJECTS="recommendation-engine"\n'
@@ -37,15 +47,80 @@ def rendered() -> Rendered:
     return render(SEED, stand_ins=False)
 
 
-def allowed(documents: list[dict[str, Any]], action: str, resource: str, region: str = REGION) -> bool:
-    """IAM's answer for one identity holding these policies: an Allow, and no Deny."""
+#: ModelLifeCycle as the condition keys carry it: a promotion request, the workflow's record
+PROMOTE_TO_PRODUCTION = {
+    "sagemaker:ModelLifeCycle:stage": "production",
+    "sagemaker:ModelLifeCycle:stageStatus": "Approved",
+}
+PROMOTE_TO_STAGING = {"sagemaker:ModelLifeCycle:stage": "staging", "sagemaker:ModelLifeCycle:stageStatus": "Approved"}
+LIVE_IN_PRODUCTION = {
+    "sagemaker:ModelLifeCycle:stage": "production",
+    "sagemaker:ModelLifeCycle:stageStatus": "Deployed",
+}
+
+
+def allowed(
+    documents: list[dict[str, Any]],
+    action: str,
+    resource: str,
+    region: str = REGION,
+    context: dict[str, str] | None = None,
+) -> bool:
+    """IAM's answer for one identity holding these policies: an Allow, and no Deny.
+
+    `context`: the request's other condition keys (e.g. ModelLifeCycle's); absent keys are absent.
+    """
+    request = {"aws:RequestedRegion": region, **(context or {})}
     results = [
-        IAMPolicy(json.dumps(document)).is_action_permitted(
-            action, resource, incoming_condition_values={"aws:RequestedRegion": region}
+        IAMPolicyStatement({k: v for k, v in statement.items() if k != "Condition"}).is_action_permitted(
+            action, resource
         )
         for document in documents
+        for statement in _statements(document)
+        if _condition_holds(statement.get("Condition") or {}, request)
     ]
     return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = document["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _condition_holds(condition: dict[str, dict[str, Any]], request: dict[str, str]) -> bool:
+    """Every operator and key of a Condition block, by IAM's rules (module docstring)."""
+    context = {key.lower(): value for key, value in request.items()}  # key names are case-insensitive
+    for operator, keys in condition.items():
+        base, if_exists = operator.removesuffix("IfExists"), operator.endswith("IfExists")
+        for key, expected in keys.items():
+            values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
+            actual = context.get(key.lower())
+            if base == "Null":
+                holds = (actual is None) == (values == ["true"])
+            elif actual is None:
+                holds = if_exists or "Not" in base
+            else:
+                holds = _compare(base, actual, values)
+            if not holds:
+                return False
+    return True
+
+
+def _compare(operator: str, actual: str, values: list[str]) -> bool:
+    match operator:
+        case "StringEquals":
+            return actual in values
+        case "StringNotEquals":
+            return actual not in values
+        case "StringEqualsIgnoreCase":
+            return actual.lower() in [v.lower() for v in values]
+        case "StringNotEqualsIgnoreCase":
+            return actual.lower() not in [v.lower() for v in values]
+        case "StringLike":
+            return any(fnmatch.fnmatchcase(actual, v) for v in values)
+        case "StringNotLike":
+            return not any(fnmatch.fnmatchcase(actual, v) for v in values)
+    raise AssertionError(f"condition operator {operator} is not evaluated by this test: add it")
 
 
 def managed(rendered: Rendered, logical_id: str) -> list[dict[str, Any]]:
@@ -145,3 +220,88 @@ def test_a_team_whose_prefix_covers_another_team_is_refused_by_the_config() -> N
     # rc's policies cover "rc-*", so a team "rc-ops" would be approved by rc's approvers
     with pytest.raises(ConfigError, match=r'TEAMS: team "rc-ops" starts with "rc-"'):
         parse_config("TEAMS=rc rc-ops\nRC_PROJECTS=a\nRC_OPS_PROJECTS=b\n")
+
+
+# --- stages: who may ask for which ModelLifeCycle (GuardedStages, default "production") -----------
+
+
+def test_approver_approves_and_asks_for_any_stage_but_a_guarded_one(rendered: Rendered) -> None:
+    approver = managed(rendered, "ApproverPolicyrc")
+
+    # a plain approval carries no ModelLifeCycle: the stage keys are absent and nothing is guarded
+    assert allowed(approver, "sagemaker:UpdateModelPackage", RC_VERSION)
+    assert allowed(approver, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_STAGING)
+    assert not allowed(approver, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_PRODUCTION)
+    # a guarded stage in another case is still guarded (the deployer would refuse it as unknown anyway)
+    shouted = {**PROMOTE_TO_PRODUCTION, "sagemaker:ModelLifeCycle:stage": "PRODUCTION"}
+    assert not allowed(approver, "sagemaker:UpdateModelPackage", RC_VERSION, context=shouted)
+    # people ask (Approved); only the workflow records where a version is
+    assert not allowed(approver, "sagemaker:UpdateModelPackage", RC_VERSION, context=LIVE_IN_PRODUCTION)
+    staging_live = {**PROMOTE_TO_STAGING, "sagemaker:ModelLifeCycle:stageStatus": "Deployed"}
+    assert not allowed(approver, "sagemaker:UpdateModelPackage", RC_VERSION, context=staging_live)
+
+
+def test_promoter_asks_for_a_guarded_stage_of_its_teams_versions_only(rendered: Rendered) -> None:
+    promoter = managed(rendered, "PromoterPolicyrc")
+
+    assert allowed(promoter, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_PRODUCTION)
+    assert allowed(promoter, "sagemaker:DescribeModelPackage", RC_VERSION)
+    assert allowed(promoter, "sagemaker:DescribeModelPackageGroup", RC_GROUP)
+    assert not allowed(promoter, "sagemaker:UpdateModelPackage", ALGO_VERSION, context=PROMOTE_TO_PRODUCTION)
+    # nothing else: no approval, no unguarded stage, no record of a live version
+    assert not allowed(promoter, "sagemaker:UpdateModelPackage", RC_VERSION)
+    assert not allowed(promoter, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_STAGING)
+    assert not allowed(promoter, "sagemaker:UpdateModelPackage", RC_VERSION, context=LIVE_IN_PRODUCTION)
+    assert not allowed(promoter, "sagemaker:CreateModelPackage", RC_GROUP, context=PROMOTE_TO_PRODUCTION)
+
+
+def test_a_person_holding_approver_and_promoter_policies_can_do_both(rendered: Rendered) -> None:
+    """No explicit Deny in the approver policy: it would override the promoter's Allow."""
+    both = managed(rendered, "ApproverPolicyrc") + managed(rendered, "PromoterPolicyrc")
+
+    assert allowed(both, "sagemaker:UpdateModelPackage", RC_VERSION)
+    assert allowed(both, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_STAGING)
+    assert allowed(both, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_PRODUCTION)
+    # rc's promoter is no promoter of algo's versions, whatever else rc's people hold
+    algo_approver = managed(rendered, "ApproverPolicyalgo")
+    assert not allowed(
+        both + algo_approver, "sagemaker:UpdateModelPackage", ALGO_VERSION, context=PROMOTE_TO_PRODUCTION
+    )
+
+
+def test_registrant_never_registers_a_version_in_a_guarded_stage(rendered: Rendered) -> None:
+    registrant = managed(rendered, "RegistrantPolicyrc")
+
+    assert allowed(registrant, "sagemaker:CreateModelPackage", RC_GROUP)
+    assert allowed(registrant, "sagemaker:CreateModelPackage", RC_GROUP, context=PROMOTE_TO_STAGING)
+    assert not allowed(registrant, "sagemaker:CreateModelPackage", RC_GROUP, context=PROMOTE_TO_PRODUCTION)
+    assert not allowed(registrant, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_STAGING)
+
+
+def test_the_workflow_records_stages_but_never_asks_for_a_promotion(rendered: Rendered) -> None:
+    """The deployer's and tracker's ModelLifeCycle writes can never say Approved: that is a
+    person's promotion request, and the deployer's own rule would take it for one."""
+    deployer, tracker = role(rendered, "DeployerFunction"), role(rendered, "TrackerFunction")
+    other = f"{SM}:model-package/ml-platform-experiment/1"
+    set_back = {**PROMOTE_TO_STAGING, "sagemaker:ModelLifeCycle:stageStatus": "Deployed"}
+
+    for function in (deployer, tracker):
+        assert allowed(function, "sagemaker:UpdateModelPackage", RC_VERSION, context=LIVE_IN_PRODUCTION)
+        assert allowed(function, "sagemaker:UpdateModelPackage", ALGO_VERSION, context=set_back)
+        assert not allowed(function, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_PRODUCTION)
+        assert not allowed(function, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_STAGING)
+        assert not allowed(function, "sagemaker:UpdateModelPackage", other, context=LIVE_IN_PRODUCTION)
+    # the gate's approval changes carry no ModelLifeCycle: the deployer's, not the tracker's
+    assert allowed(deployer, "sagemaker:UpdateModelPackage", RC_VERSION)
+    assert not allowed(tracker, "sagemaker:UpdateModelPackage", RC_VERSION)
+
+
+def test_every_stage_condition_names_the_guarded_stages_parameter() -> None:
+    from test_template import raw_template
+
+    template = raw_template()
+    assert template["Parameters"]["GuardedStages"]["Default"] == "production"
+    resources = template["Resources"]
+    for logical in ("RegistrantPolicyrc", "ApproverPolicyrc", "PromoterPolicyalgo"):
+        text = json.dumps(resources[logical]["Properties"]["PolicyDocument"])
+        assert '"sagemaker:ModelLifeCycle:stage": {"Ref": "GuardedStages"}' in text, logical

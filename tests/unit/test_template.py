@@ -36,7 +36,7 @@ def test_samconfig_deploys_the_shipped_config_teams() -> None:
 def test_runtime_is_python312_and_layers_are_built_by_sam() -> None:
     template = raw_template()
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
-    assert template["Resources"]["SharedLayer"]["Metadata"]["BuildMethod"] == "python3.12"
+    assert template["Resources"]["SharedLayer"]["Metadata"]["BuildMethod"] == "makefile"  # test_lambda_packages.py
 
 
 def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:

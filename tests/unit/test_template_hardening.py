@@ -39,7 +39,8 @@ def test_every_function_has_an_errors_alarm_and_deploy_failures_are_alarmed() ->
     assert errors == set(_of_type("AWS::Serverless::Function"))
     [failed] = [a for a in alarms if a["Properties"]["MetricName"] == "DeploymentsFailed"]
     assert failed["Properties"]["Namespace"] == "RegistryWorkflow"
-    code = (REPO / "layers/registry_workflow/registry_workflow/deployment.py").read_text()
+    package = REPO / "layers/registry_workflow/registry_workflow/deployment"
+    code = "".join(path.read_text() for path in package.glob("*.py"))
     assert 'name="DeploymentsFailed"' in code  # the alarm watches a metric the code emits
 
 

@@ -104,10 +104,11 @@ def test_nothing_grows_with_the_number_of_projects() -> None:
 
 
 def test_teams_are_what_grows_and_the_limit_is_far_above_a_real_organisation() -> None:
-    """Per team: two managed policies and two outputs, one prefix in each pattern and one ARN in
-    each function policy. At 8-character team names the first limit is EventBridge's 2,048
-    characters of the notifier's pattern at about 70 teams (4,096 with a quota raise), then
-    CloudFormation's 200 outputs at 95."""
+    """Per team: three managed policies and three outputs (registrant, approver, promoter), one
+    prefix in each pattern and one ARN in each function policy. At 8-character team names the
+    first limit is CloudFormation's 200 outputs at about 62 teams, then EventBridge's 2,048
+    characters of the deployer's pattern (approvals and promotion requests) at about 70 (4,096
+    with a quota raise)."""
     sizes = {teams: measure(render(config_env(teams, 1))) for teams in (1, 10, 60)}
     for teams, size in sizes.items():
         print(f"\n{teams} teams x 1 project: {size}")
@@ -118,11 +119,11 @@ def test_teams_are_what_grows_and_the_limit_is_far_above_a_real_organisation() -
     assert {p.split(" ")[0] for p in too_many.problems()} >= {"event", "outputs"}
 
 
-def test_every_team_gets_a_registrant_and_an_approver_policy_as_outputs() -> None:
+def test_every_team_gets_a_registrant_an_approver_and_a_promoter_policy_as_outputs() -> None:
     rendered = render(config_env(3, 2))
     outputs = rendered.processed["Outputs"]
     for team in ("t0000000", "t0000001", "t0000002"):
-        for kind in ("Registrant", "Approver"):
+        for kind in ("Registrant", "Approver", "Promoter"):
             logical = f"{kind}Policy{team}"
             assert rendered.processed["Resources"][logical]["Type"] == "AWS::IAM::ManagedPolicy"
             assert outputs[logical]["Value"] == {"Fn::GetAtt": [{"Fn::Sub": logical}, "PolicyArn"]}

@@ -27,6 +27,7 @@ from registry_workflow import aws
 from registry_workflow.audit import WORKFLOW_ACTOR, AuditTrail
 from registry_workflow.gate import (
     APPROVED,
+    CHAT_ROLE_ENV,
     PENDING,
     REJECTED,
     SAME_CHANGE_SECONDS,
@@ -35,6 +36,7 @@ from registry_workflow.gate import (
     GateRecords,
     identity_of,
     judge_approval,
+    judge_chat_approval,
 )
 from registry_workflow.observability import logger, metrics
 
@@ -69,8 +71,11 @@ class Gatekeeper:
         sagemaker: Any | None = None,
         workflow_roles: frozenset[str] = frozenset(),
         notifier: Any | None = None,
+        chat_role: str | None = None,
     ) -> None:
         self.records = records
+        #: name of the role the Slack approvals function runs as (CHAT_APPROVALS_ROLE)
+        self.chat_role = chat_role
         self.trail = trail
         self.sagemaker = sagemaker or aws.client("sagemaker")
         self.workflow_roles = workflow_roles
@@ -83,6 +88,7 @@ class Gatekeeper:
             AuditTrail.from_env(),
             sagemaker=sagemaker,
             workflow_roles=frozenset(r.strip() for r in os.environ.get(WORKFLOW_ROLES_ENV, "").split(",") if r.strip()),
+            chat_role=os.environ.get(CHAT_ROLE_ENV, "").strip() or None,
         )
 
     # --- the audit entries of a change ------------------------------------------------------------
@@ -108,8 +114,8 @@ class Gatekeeper:
                 details={"status": detail.approval_status},
             )
         status = detail.approval_status
-        if status not in (APPROVED, REJECTED):
-            return
+        if status not in (APPROVED, REJECTED) or detail.lifecycle_changed:
+            return  # a ModelLifeCycle change is not an approval (`record_promotion`)
         if not _same_change(detail, package):
             return
         self.trail.record(
@@ -120,6 +126,35 @@ class Gatekeeper:
             version=version,
             package_arn=arn,
             reason=package.get("ApprovalDescription") or None,
+        )
+
+    def record_promotion(self, detail: ModelPackageDetail, package: dict[str, Any]) -> None:
+        """A promotion asked (`ModelLifeCycle` → a stage, Approved): who asked, for which stage."""
+        lifecycle = detail.lifecycle
+        if lifecycle is None or package.get("ModelPackageArn") != detail.arn:
+            return
+        self.trail.record(
+            detail.group_name,
+            "promotion_asked",
+            key=f"promotion:{detail.arn}:{lifecycle.stage}:{detail.last_modified_time}",
+            actor=_who(package.get("LastModifiedBy")),
+            version=detail.version,
+            package_arn=detail.arn,
+            reason=lifecycle.stage_description or None,
+            details={"stage": lifecycle.stage},
+        )
+
+    def record_promotion_refused(self, detail: ModelPackageDetail, why: str) -> None:
+        lifecycle = detail.lifecycle
+        self.trail.record(
+            detail.group_name,
+            "promotion_refused",
+            key=f"promotion-refused:{detail.arn}:{detail.last_modified_time}",
+            actor=WORKFLOW_ACTOR,
+            version=detail.version,
+            package_arn=detail.arn,
+            reason=why,
+            details={"stage": lifecycle.stage if lifecycle else None},
         )
 
     # --- the gate ----------------------------------------------------------------------------------
@@ -174,6 +209,17 @@ class Gatekeeper:
         (whose Describe our own writes have changed since) gets the verdict kept the first time.
         """
         approved_at = detail.last_modified_time or _iso(package.get("LastModifiedTime")) or "unknown"
+        approver = identity_of(package.get("LastModifiedBy"))
+        if self.chat_role and approver is not None and approver.role_name == self.chat_role:
+            # approved in Slack: the person is the Slack user of the chat function's record
+            verdict = judge_chat_approval(
+                package,
+                self.records.chat_decision(detail.arn),
+                project.policy.approval,
+                project.team,
+                event_last_modified=_instant(detail.last_modified_time),
+            )
+            return self.records.keep_approval(detail.arn, approved_at, verdict)
         verdict = judge_approval(
             package,
             project.policy.approval,

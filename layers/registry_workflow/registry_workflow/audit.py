@@ -54,12 +54,16 @@ KINDS = (
     "approved",
     "rejected",
     "refused",
+    "promotion_asked",
+    "promotion_refused",
     "queued",
     "deploying",
     "deployed",
     "superseded",
     "failed",
     "rolled_back",
+    "retiring",
+    "retired",
 )
 
 #: what triggered the transition being recorded (set once per invocation by the handler)

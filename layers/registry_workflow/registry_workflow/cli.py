@@ -300,16 +300,61 @@ def reject(config_dir: str, group: str, version: int, reason: str) -> None:
     _decide(config_dir, group, version, "Rejected", reason)
 
 
-#: SageMaker's limit on ApprovalDescription
+@main.command()
+@CONFIG_OPTION
+@click.argument("group")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option("--to", "stage", required=True, help="The stage to promote to (a stage of the project, after the first).")
+@REASON_OPTION
+def promote(config_dir: str, group: str, version: int, stage: str, reason: str) -> None:
+    """Ask to promote version VERSION of GROUP to a later stage (staged projects).
+
+    Exactly the console's call: UpdateModelPackage with ModelLifeCycle = {Stage: <stage>,
+    StageStatus: Approved, StageDescription: <reason>}, so IAM's condition keys
+    sagemaker:ModelLifeCycle:stage / stageStatus decide who may promote where. The deployer then
+    deploys it there, or refuses (not live in the stage before, still soaking, alarms) and says why.
+    """
+    from registry_workflow.config import did_you_mean
+
+    reason = _reason(reason)
+    config = _config(config_dir)
+    _known_groups(config, [group], configured=True)
+    project = config.project_for_group(group)
+    assert project is not None
+    names = [s.name for s in project.stages]
+    if not project.is_staged:
+        raise UsageProblem(f'{group} has one stage: promotion needs [[projects."{group}".stages]] in policy.toml')
+    if stage not in names:
+        raise click.BadParameter(
+            f"{group} has no stage {stage}{did_you_mean(stage, names)} (stages: {', '.join(names)})", param_hint="--to"
+        )
+    if stage == names[0]:
+        raise click.BadParameter(
+            f"{stage} is the first stage: a version goes there when it is approved", param_hint="--to"
+        )
+    sagemaker = aws.client("sagemaker")
+    arn = _run(lambda: _version_arn(sagemaker, group, version))
+    lifecycle = {"Stage": stage, "StageStatus": "Approved", "StageDescription": reason}
+    _run(lambda: sagemaker.update_model_package(ModelPackageArn=arn, ModelLifeCycle=lifecycle))
+    click.echo(f"{group} v{version}: promotion to {stage} asked ({reason})")
+    click.echo("The deployer checks it next: `registry-workflow status` and `audit` show what happened.")
+
+
+#: SageMaker's limit on ApprovalDescription (and on ModelLifeCycle's StageDescription)
 MAX_REASON = 1024
 
 
-def _decide(config_dir: str, group: str, version: int, status: str, reason: str) -> None:
+def _reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
         raise click.BadParameter("must say why", param_hint="--reason")
     if len(reason) > MAX_REASON:
         raise click.BadParameter(f"is {len(reason)} characters: at most {MAX_REASON}", param_hint="--reason")
+    return reason
+
+
+def _decide(config_dir: str, group: str, version: int, status: str, reason: str) -> None:
+    reason = _reason(reason)
     config = _config(config_dir)
     _known_groups(config, [group], configured=True)
     sagemaker = aws.client("sagemaker")
@@ -537,28 +582,31 @@ def _samconfig_stack_name(path: str = "samconfig.toml") -> str | None:
 @LEDGER_OPTION
 @JSON_OPTION
 def status(config_dir: str, ledger_table: str, as_json: bool) -> None:
-    """Per project: the live version on which endpoint, since when, approved by whom; in flight, queued.
+    """Per project and stage: the live version on which endpoint, since when, approved by whom; in flight, queued.
 
-    A live version rejected since (with nothing to roll back to) shows as "v1 (rejected)".
-    --json: [{"group", "endpoint", "live": {"version", "since", "approved_by", "rejected"} or null,
-    "in_flight": [{"version", "kind"}], "queued": [{"version"}]}].
+    A staged project has one row per stage, in order. A live version rejected since (with nothing
+    to roll back to) shows as "v1 (rejected)".
+    --json: [{"group", "stage", "endpoint", "live": {"version", "since", "approved_by", "rejected"} or
+    null, "in_flight": [{"version", "kind"}], "queued": [{"version"}]}] ("stage" is "" for a project's
+    only stage).
     """
-    from registry_workflow.ledger import DeploymentLedger, succeeded_of
+    from registry_workflow.ledger import DeploymentLedger, live_of
 
     config = _config(config_dir)
     ledger = DeploymentLedger(ledger_table)
     sagemaker = aws.client("sagemaker")
     rows, documents = [], []
-    for project in config.projects:
-        endpoint = project.endpoint_name
+    for project, stage in ((p, s) for p in config.projects for s in p.stages):
+        endpoint = stage.endpoint
         records = _run(lambda endpoint=endpoint: ledger.for_endpoint(endpoint))
-        live = next(iter(succeeded_of(records)), None)
+        live = live_of(records)
         rejected = live is not None and _is_rejected(sagemaker, live.package_arn)
         inflight = [d for d in records if d.status == "in_progress"]
         queued = [d for d in records if d.status == "queued"]
         documents.append(
             {
                 "group": project.group_name,
+                "stage": stage.label,
                 "endpoint": endpoint,
                 "live": {
                     "version": live.version,
@@ -575,6 +623,7 @@ def status(config_dir: str, ledger_table: str, as_json: bool) -> None:
         rows.append(
             [
                 project.group_name,
+                stage.label or "-",
                 endpoint,
                 (f"v{live.version}" + (" (rejected)" if rejected else "")) if live else "-",
                 (live.finished_at or "-") if live else "-",
@@ -586,7 +635,9 @@ def status(config_dir: str, ledger_table: str, as_json: bool) -> None:
     if as_json:
         _emit(documents)
         return
-    headers = ["GROUP", "ENDPOINT", "LIVE", "SINCE", "APPROVED BY", "IN FLIGHT", "QUEUED"]
+    headers = ["GROUP", "STAGE", "ENDPOINT", "LIVE", "SINCE", "APPROVED BY", "IN FLIGHT", "QUEUED"]
+    if not any(p.is_staged for p in config.projects):  # the STAGE column only when a project has stages
+        headers, rows = headers[:1] + headers[2:], [row[:1] + row[2:] for row in rows]
     click.echo(_table(headers, rows) if rows else "no projects configured")
 
 
@@ -601,15 +652,38 @@ def _is_rejected(sagemaker: Any, package_arn: str) -> bool:
     return package.get("ModelApprovalStatus") == "Rejected"
 
 
+def GROUP_ARGUMENT(command: Callable[..., Any]) -> Callable[..., Any]:
+    """GROUP (and `--config-dir`) for a command that reads a group's records: an unknown group exits 2.
+
+    Checked before anything else, the ledger table's lookup included: a group outside every team
+    of the config is refused at once (as `cleanup --group`). A group under a team's prefix that the
+    config no longer lists is still read (a removed project's history and audit trail stay
+    readable); the command refuses it only when nothing is recorded for it either (a typo).
+    The command gets `group` and `config`.
+    """
+
+    @click.argument("group")
+    @CONFIG_OPTION
+    @functools.wraps(command)
+    def checked(*args: Any, group: str, config_dir: str, **kwargs: Any) -> Any:
+        config = _config(config_dir)
+        _known_groups(config, [group])
+        return command(*args, group=group, config=config, **kwargs)
+
+    return checked
+
+
 @main.command()
-@click.argument("group")
+@GROUP_ARGUMENT
 @LEDGER_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of ledger records, for machines.")
-def history(group: str, ledger_table: str, as_json: bool) -> None:
-    """The deployment ledger of one group, oldest first."""
+def history(group: str, config: RegistryConfig, ledger_table: str, as_json: bool) -> None:
+    """The deployment ledger of one group, oldest first (exit 2 for a group the config does not know)."""
     from registry_workflow.ledger import DeploymentLedger
 
     records = _run(lambda: DeploymentLedger(ledger_table).history(group))
+    if not records:  # a group the config does not list, with nothing recorded either: a typo (exit 2)
+        _known_groups(config, [group], configured=True)
     if as_json:
         _emit([r.as_dict() for r in records])
         return
@@ -635,11 +709,11 @@ def history(group: str, ledger_table: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("group")
+@GROUP_ARGUMENT
 @LEDGER_OPTION
 @click.option("--json", "as_json", is_flag=True, help="The entries as one JSON object, for machines.")
 @click.option("--verify", "check", is_flag=True, help="Recompute the hash chain; exit 1 naming the first bad entry.")
-def audit(group: str, ledger_table: str, as_json: bool, check: bool) -> None:
+def audit(group: str, config: RegistryConfig, ledger_table: str, as_json: bool, check: bool) -> None:
     """The audit trail of one group: every transition of every version, hash-chained.
 
     registered, validated (result, rules, policy digest), approved / rejected (by whom, why),
@@ -651,6 +725,8 @@ def audit(group: str, ledger_table: str, as_json: bool, check: bool) -> None:
 
     trail = AuditTrail(ledger_table)
     entries = _run(lambda: trail.entries(group))
+    if not entries:  # as in `history`
+        _known_groups(config, [group], configured=True)
     report = _run(lambda: trail.verify(group)) if check else None
     if as_json:
         payload: dict[str, Any] = {"group": group, "entries": [e.as_dict() for e in entries]}

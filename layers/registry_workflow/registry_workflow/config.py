@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from registry_workflow.errors import ConfigError
-from registry_workflow.policy import NAME_PATTERN, ProjectPolicy, merge
+from registry_workflow.policy import NAME_PATTERN, DeployPolicy, ProjectPolicy, merge
 
 ENV_FILE = ".env.shared"
 POLICY_FILE = "policy.toml"
@@ -53,8 +53,57 @@ class Project:
 
     @property
     def endpoint_name(self) -> str:
-        """The SageMaker endpoint this project's approved versions go live on."""
-        return self.policy.deploy.endpoint_name or endpoint_name_for(self.group_name)
+        """The endpoint an approved version goes live on first (the first stage's)."""
+        return self.stages[0].endpoint
+
+    @cached_property
+    def stages(self) -> tuple[Stage, ...]:
+        """Where versions go live, in order: the `stages` of policy.toml, else one stage (`deploy`)."""
+        staged = self.policy.stages
+        if not staged:
+            endpoint = self.policy.deploy.endpoint_name or endpoint_name_for(self.group_name)
+            return (Stage(DEFAULT_STAGE, endpoint, self.policy.deploy, 0, 1),)
+        return tuple(
+            Stage(
+                s.name, s.endpoint_name or endpoint_name_for(self.group_name, s.name), s, i, len(staged), s.soak_minutes
+            )
+            for i, s in enumerate(staged)
+        )
+
+    @property
+    def is_staged(self) -> bool:
+        return len(self.stages) > 1
+
+    def stage_named(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def stage_for_endpoint(self, endpoint: str) -> Stage | None:
+        return next((s for s in self.stages if s.endpoint == endpoint), None)
+
+
+#: the name of a project's only stage when policy.toml lists none
+DEFAULT_STAGE = "default"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One place a project's versions go live: an endpoint with its deploy policy and its place in order."""
+
+    name: str
+    endpoint: str
+    deploy: DeployPolicy = field(compare=False)
+    index: int = 0
+    count: int = 1
+    soak_minutes: int = 0
+
+    @property
+    def is_first(self) -> bool:
+        return self.index == 0
+
+    @property
+    def label(self) -> str:
+        """The stage as people read it: empty for a project's only stage."""
+        return "" if self.count == 1 else self.name
 
 
 @dataclass(frozen=True)
@@ -82,16 +131,16 @@ class RegistryConfig:
         return self._by_group.get(group_name)
 
     def project_for_endpoint(self, endpoint_name: str) -> Project | None:
-        return next((p for p in self.projects if p.endpoint_name == endpoint_name), None)
+        return next((p for p in self.projects if p.stage_for_endpoint(endpoint_name) is not None), None)
 
     def in_managed_namespace(self, group_name: str) -> bool:
         """True for names under a configured team's prefix (`{team}-…`)."""
         return any(group_name.startswith(f"{team}-") for team in self.teams)
 
 
-def endpoint_name_for(group_name: str) -> str:
-    """Default endpoint of a group: `<group>-endpoint`, kept within SageMaker's 63 characters."""
-    suffix = "-endpoint"
+def endpoint_name_for(group_name: str, stage: str = "endpoint") -> str:
+    """Default endpoint of a group (`<group>-endpoint`) or of its stage (`<group>-<stage>`), ≤ 63 characters."""
+    suffix = f"-{stage}"
     return group_name[: 63 - len(suffix)].rstrip("-") + suffix
 
 
@@ -211,6 +260,7 @@ def parse_config(
                 continue
             project = Project(team, name, policy)
             _check_deployable(project, line, policy_lines, env_source, policy_source, problems)
+            _check_slack_approvals(project, teams, policy_tables, policy_lines, policy_source, problems)
             projects.append(project)
 
     # IAM and the rules scope a team by the prefix "<team>-": it must not cover another team
@@ -391,14 +441,54 @@ def _check_deployable(
             env_source,
             teams_line,
         )
-    name = deploy.endpoint_name
-    if name and (not name.startswith(f"{team}-") or len(name) > 63 or name != name.lower()):
-        path = ("projects", group, "deploy", "endpoint_name")
+    named = [(("projects", group, "deploy", "endpoint_name"), deploy.endpoint_name)]
+    named += [(("projects", group, "stages", "endpoint_name"), s.endpoint_name) for s in project.policy.stages]
+    for path, name in named:
+        if name and (not name.startswith(f"{team}-") or len(name) > 63 or name != name.lower()):
+            problems.add(
+                ".".join(path),
+                name,
+                f'is "{name}": must be lowercase, start with the team prefix "{team}-" (IAM scopes endpoints by '
+                "it) and have at most 63 characters",
+                policy_source,
+                _line_of(lines, path),
+            )
+
+
+def _check_slack_approvals(
+    project: Project,
+    teams: list[str],
+    tables: dict[str, dict],
+    lines: dict[tuple[str, ...], int],
+    policy_source: str,
+    problems: _Problems,
+) -> None:
+    """`approval.slack_approvers` names configured teams; `approval.slack = true` needs someone to click."""
+    approval, group = project.policy.approval, project.group_name
+    written = tables["projects"].get(group, {})
+
+    def where(*keys: str) -> tuple[str, ...]:
+        path = ("approval", *keys)
+        return ("projects", group, *path) if _has_path(written, path) else ("defaults", *path)
+
+    for team in approval.slack_approvers:
+        if team not in teams:
+            path = where("slack_approvers", team)
+            hint = did_you_mean(team, teams)
+            problems.add(
+                ".".join(path),
+                team,
+                f'team "{team}" is not in TEAMS{hint} (teams: {", ".join(teams) or "none"})',
+                policy_source,
+                _line_of(lines, path),
+            )
+    if approval.slack and not approval.slack_approvers.get(project.team):
+        path = where("slack")
         problems.add(
-            ".".join(path),
-            name,
-            f'is "{name}": must be lowercase, start with the team prefix "{team}-" (IAM scopes endpoints by it) '
-            "and have at most 63 characters",
+            f"projects.{group}.approval.slack" if path[0] == "projects" else ".".join(path),
+            True,
+            f'is true for {group}, but approval.slack_approvers names no Slack user of team "{project.team}": '
+            f'add {project.team} = ["U…"] to [defaults.approval.slack_approvers]',
             policy_source,
             _line_of(lines, path),
         )
@@ -532,7 +622,9 @@ def _explain(error: Any, loc: tuple) -> str:
     if kind == "string_type":
         return f"is {shown}: must be a string (in quotes)"
     if kind == "string_pattern_mismatch":
-        if "approvers" in loc:
+        if "slack_approvers" in loc and "user" in loc:
+            return f'is {shown}: must be a Slack user id (U… or W…, capitals and digits, e.g. "U012AB3CD")'
+        if "approvers" in loc or "iam" in loc:
             return f"is {shown}: must be an IAM role or user ARN (arn:aws:iam::<account>:role/<name>; * and ? match)"
         return f"is {shown}: must be letters, digits and hyphens, starting and ending with a letter or digit"
     if kind == "string_too_long":
@@ -551,13 +643,29 @@ def _fields_at(loc: tuple) -> list[str]:
     from pydantic import BaseModel
 
     model: type[BaseModel] = ProjectPolicy
+    in_container = False  # inside a dict or list of models: keys and indices are skipped
     for part in loc:
         field_info = model.model_fields.get(str(part))
-        annotation = field_info.annotation if field_info else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if field_info is None:
+            if in_container:
+                continue
             return []
-        model = annotation
+        found = _model_in(field_info.annotation)
+        if found is None:
+            return []
+        in_container, model = found is not field_info.annotation, found
     return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> Any:
+    """The model an annotation is, or holds (`dict[str, list[SlackApprover]]` → SlackApprover); else None."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_model_in, get_args(annotation)) if m is not None), None)
 
 
 def _shown(value: object) -> str:
@@ -586,7 +694,7 @@ def _has_path(table: dict, loc: tuple) -> bool:
     return True
 
 
-_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _ASSIGNMENT = re.compile(
     r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*="
 )

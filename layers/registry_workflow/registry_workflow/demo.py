@@ -3,7 +3,8 @@
 Provision the seed's three groups; register v1 of rc-fraud-detection with good metrics →
 validated → announced; approve → endpoint created → in service → ledger succeeded; register v2
 with poor metrics → rejected automatically, with the reason; register v3 → approve → guarded
-(canary) update → live; reject v3 → rollback to v1. Ends with the seed's `list-model-packages`
+(canary) update → live; reject v3 → rollback to v1; v1 of algo-recommendation-engine approved
+from Slack (Approve on its message, a reason, deployed). Ends with the seed's `list-model-packages`
 table, `registry-workflow status` and the audit trail, and writes the HTML report
 (`registry-workflow report`, `build/demo-report.html` or the path given as the only argument),
 printing its path last. Exits 0 only if every step happened as expected.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,6 +28,32 @@ GROUP = "rc-fraud-detection"
 BUCKET = "sagemaker-demo-artifacts"
 IMAGE = "123456789012.dkr.ecr.{region}.amazonaws.com/fraud-detection:1.0"
 STEP_TIMEOUT = 20.0
+#: how long a step's header waits for the last step's work to be printed, at most
+SETTLE_TIMEOUT = 10.0
+#: how the twin prints an SNS message it read back (local/twin.py)
+SNS_LINE = "✉ sns"
+#: the project approved from Slack in the demo, and the reviewer's Slack user id
+SLACK_GROUP = "algo-recommendation-engine"
+SLACK_REVIEWER = "U0REVIEWER"
+SLACK_POLICY = f"""
+[projects."{SLACK_GROUP}".approval]
+slack = true
+
+[defaults.approval.slack_approvers]
+algo = ["{SLACK_REVIEWER}"]
+"""
+#: the project shown with two stages (the repository's config keeps one stage for every project)
+STAGED_GROUP = "rc-anti-money-laundering"
+STAGED_POLICY = f"""
+[[projects."{STAGED_GROUP}".stages]]
+name = "staging"
+
+[[projects."{STAGED_GROUP}".stages]]
+name = "production"
+strategy = "canary"
+traffic_percent = 10
+instance_count = 2
+"""
 #: where `make demo` writes its report (build/ is not committed)
 REPORT = Path("build") / "demo-report.html"
 
@@ -40,19 +68,69 @@ def say(line: str) -> None:
 
 
 class Story:
-    """Prints a numbered timeline and remembers which expectations failed."""
+    """Prints a numbered timeline and remembers which expectations failed.
+
+    The twin's lines (events, handler outcomes, messages) come from its own threads: the handlers
+    run in worker processes, and SNS messages are read back from a queue. So a step's header waits
+    until the previous step's work has settled (`settle`): no event queued, no invocation running,
+    every SNS message it published printed. Each line then prints under the step that caused it.
+    """
 
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.failures: list[str] = []
         self.step_no = 0
+        self._twin: Any = None
+        self._sns_queue = ""
+        self._sns_published = 0
+        self._sns_printed = 0
+        self._printed = threading.Condition()
 
     def clock(self) -> str:
         return f"[{time.monotonic() - self.started:5.1f}s]"
 
     def step(self, text: str) -> None:
+        self.settle()
         self.step_no += 1
         say(f"\n{self.clock()} STEP {self.step_no}: {text}")
+
+    def echo(self, line: str) -> None:
+        """A line of the twin's, printed at once (and counted when it is an SNS message read back)."""
+        say(f"{self.clock()}     {line}")
+        if line.lstrip().startswith(SNS_LINE):
+            with self._printed:
+                self._sns_printed += 1
+                self._printed.notify_all()
+
+    def follow(self, twin: Any) -> None:
+        """Count what reaches the twin's topics on a queue of the demo's own (SNS delivers to it at publish)."""
+        from registry_workflow import aws
+
+        sqs, sns = aws.client("sqs"), aws.client("sns")
+        self._sns_queue = sqs.create_queue(QueueName="demo-sns-published")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=self._sns_queue, AttributeNames=["QueueArn"])["Attributes"]
+        for topic in sns.list_topics()["Topics"]:
+            sns.subscribe(TopicArn=topic["TopicArn"], Protocol="sqs", Endpoint=attributes["QueueArn"])
+        self._twin = twin
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Wait until the twin is idle and every SNS message published so far has been printed."""
+        if self._twin is None:
+            return
+        self._twin.wait_idle(timeout)
+        self._sns_published += self._drain_sns_queue()
+        with self._printed:
+            self._printed.wait_for(lambda: self._sns_printed >= self._sns_published, timeout)
+
+    def _drain_sns_queue(self) -> int:
+        from registry_workflow import aws
+
+        sqs, count = aws.client("sqs"), 0
+        while messages := sqs.receive_message(QueueUrl=self._sns_queue, MaxNumberOfMessages=10).get("Messages"):
+            count += len(messages)
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            sqs.delete_message_batch(QueueUrl=self._sns_queue, Entries=entries)
+        return count
 
     def expect(self, what: str, condition: Callable[[], Any], timeout: float = STEP_TIMEOUT) -> Any:
         deadline = time.monotonic() + timeout
@@ -78,14 +156,17 @@ def main(report_path: Path | None = None) -> int:
     report_path = report_path or repo / REPORT
     story = Story()
     print("registry-workflow demo: the SageMaker Model Registry approval workflow on the offline twin")
+    config_dir = slack_config(repo / "config", repo / "build" / "demo-config")
+    os.environ["REGISTRY_CONFIG_DIR"] = str(config_dir)  # the CLI commands the story runs read the same
     with Twin(
         port=0,
         template_path=repo / "template.yaml",
-        config_dir=repo / "config",
+        config_dir=config_dir,
         transition_seconds=1.0,
-        echo=lambda line: say(f"{story.clock()}     {line}"),
+        echo=story.echo,
     ) as twin:
         print(f"twin ready on {twin.url}")
+        story.follow(twin)
         run(story, twin, repo)
         write_report(story, report_path)
     if story.failures:
@@ -119,7 +200,7 @@ def run(story: Story, twin: Any, repo: Path) -> None:
     from registry_workflow.provisioning import GroupState, reconcile
 
     sagemaker, s3 = aws.client("sagemaker"), aws.client("s3")
-    config = load_config(repo / "config")
+    config = load_config(os.environ.get("REGISTRY_CONFIG_DIR") or repo / "config")
     project = config.project_for_group(GROUP)
     assert project is not None
     endpoint = project.endpoint_name
@@ -242,6 +323,9 @@ def run(story: Story, twin: Any, repo: Path) -> None:
     )
     twin.wait_idle()
 
+    approve_in_slack(story, twin)
+    promote_through_stages(story, twin, reviewer)
+
     story.step("the seed's list-model-packages table")
     env = dict(os.environ)
     table = subprocess.run(  # noqa: S603 - our own venv's aws CLI, fixed arguments
@@ -289,6 +373,153 @@ def run(story: Story, twin: Any, repo: Path) -> None:
         "it shows the refused self-approval and the rollback",
         lambda: " refused " in audit.stdout and " rolled_back " in audit.stdout,
     )
+
+
+def slack_config(config: Path, directory: Path) -> Path:
+    """The repository's config plus Slack approvals for one project, in `directory` (build/: not committed)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    shutil.copytree(config, directory)
+    policy = directory / "policy.toml"
+    policy.write_text(policy.read_text() + SLACK_POLICY + STAGED_POLICY)
+    return directory
+
+
+def approve_in_slack(story: Story, twin: Any) -> None:
+    """One version approved from its Slack message: click Approve, give a reason, see it deployed."""
+    from registry_workflow import aws
+    from registry_workflow.local.slack_clicks import SlackUser, opened_views, updates
+
+    sagemaker, s3 = aws.client("sagemaker"), aws.client("s3")
+    story.step(f"a reviewer approves v1 of {SLACK_GROUP} in Slack: Approve, a reason, submit")
+    key = f"{SLACK_GROUP}/v1/statistics.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"regression_metrics": {"rmse": {"value": 0.9}}}).encode())
+    arn = str(
+        sagemaker.create_model_package(
+            ModelPackageGroupName=SLACK_GROUP,
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [{"Image": IMAGE.format(region=twin.region).replace("fraud-detection", "recommender")}],
+                "SupportedContentTypes": ["application/json"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            ModelMetrics={
+                "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{key}"}}
+            },
+        )["ModelPackageArn"]
+    )
+
+    def with_buttons() -> bool:
+        return any(arn in json.dumps(m) and "registry-workflow-approve" in json.dumps(m) for m in twin.log.slack)
+
+    story.expect("v1 validated, announced on Slack with Approve and Reject buttons", with_buttons)
+    reviewer = SlackUser(twin.url, twin.control_url, twin.slack_signing_secret, SLACK_REVIEWER, "reviewer")
+    seen = len(opened_views({"slack_api": twin.log.slack_api}))
+    clicked = reviewer.click(arn, "approve", title=f"{SLACK_GROUP} v1: validated")
+    views = story.expect(
+        f"Approve clicked (signed request, answered HTTP {clicked.status} in {clicked.seconds * 1000:.0f} ms): "
+        "the reason dialog opened (views.open)",
+        lambda: opened_views({"slack_api": twin.log.slack_api})[seen:],
+    )
+    if not views:
+        return
+    submitted = reviewer.submit(views[0], "rmse 0.9 on the holdout; the A/B plan is signed off")
+    story.expect(
+        f"submitted (answered HTTP {submitted.status} at once; the decision is queued)",
+        lambda: submitted.status == 200,
+    )
+    story.expect(
+        "v1 Approved: 'approved in Slack by @reviewer (algo): rmse 0.9 on the holdout; …'",
+        lambda: (
+            sagemaker.describe_model_package(ModelPackageName=arn)
+            .get("ApprovalDescription", "")
+            .startswith("approved in Slack by @reviewer (algo)")
+        ),
+    )
+    story.expect(
+        "the message updated in place (chat.update): 'Approved by @reviewer', no buttons",
+        lambda: any("Approved* by <@" in json.dumps(u) for u in updates({"slack_api": twin.log.slack_api})),
+    )
+    story.expect(
+        f"the gate admits it on behalf of the Slack user: {SLACK_GROUP}-endpoint InService",
+        lambda: sagemaker.describe_endpoint(EndpointName=f"{SLACK_GROUP}-endpoint")["EndpointStatus"] == "InService",
+    )
+    twin.wait_idle()
+
+
+def promote_through_stages(story: Story, twin: Any, reviewer: Any) -> None:
+    """A two-stage project: approved → staging; promoted → production (canary); a rejection rolls back both."""
+    from registry_workflow import aws
+    from registry_workflow.ledger import DeploymentLedger
+
+    sagemaker, s3, ledger = aws.client("sagemaker"), aws.client("s3"), DeploymentLedger("LedgerTable")
+    staging, production = f"{STAGED_GROUP}-staging", f"{STAGED_GROUP}-production"
+    cli = str(Path(sys.executable).parent / "registry-workflow")
+
+    def register(version: int, recall: float) -> str:
+        key = f"{STAGED_GROUP}/v{version}/statistics.json"
+        statistics = {"binary_classification_metrics": {"recall": {"value": recall}}}
+        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(statistics).encode())
+        return str(
+            sagemaker.create_model_package(
+                ModelPackageGroupName=STAGED_GROUP,
+                ModelApprovalStatus="PendingManualApproval",
+                InferenceSpecification={
+                    "Containers": [{"Image": IMAGE.format(region=twin.region).replace("fraud-detection", "aml")}],
+                    "SupportedContentTypes": ["application/json"],
+                    "SupportedResponseMIMETypes": ["application/json"],
+                },
+                ModelMetrics={
+                    "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{key}"}}
+                },
+            )["ModelPackageArn"]
+        )
+
+    def live(endpoint: str) -> int | None:
+        record = ledger.live(endpoint)
+        return record.version if record and ledger.in_progress(endpoint) is None else None
+
+    def stage_of(arn: str) -> str:
+        lifecycle = sagemaker.describe_model_package(ModelPackageName=arn).get("ModelLifeCycle") or {}
+        return f"{lifecycle.get('Stage')}/{lifecycle.get('StageStatus')}"
+
+    def promote(version: int, reason: str) -> None:
+        command = [cli, "promote", STAGED_GROUP, str(version), "--to", "production", "--reason", reason]
+        done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ), check=False)  # noqa: S603
+        said = (done.stdout or done.stderr).splitlines()
+        say(f"{story.clock()}   $ registry-workflow promote {STAGED_GROUP} {version} --to production --reason …")
+        say(f"{story.clock()}   {said[0] if said else ''}")
+
+    def through_both_stages(version: int, recall: float) -> str:
+        story.step(f"{STAGED_GROUP} has two stages: v{version} registered (recall {recall}) and approved → staging")
+        arn = register(version, recall)
+        described = lambda: sagemaker.describe_model_package(ModelPackageName=arn)  # noqa: E731
+        story.expect(
+            f"v{version} validated",
+            lambda: (described().get("CustomerMetadataProperties") or {}).get("validation.status") == "passed",
+        )
+        reviewer.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+        story.expect(f"v{version} live in staging only ({staging})", lambda: live(staging) == version)
+        story.expect("ModelLifeCycle: staging/Deployed", lambda: stage_of(arn) == "staging/Deployed")
+
+        story.step(f"promote {STAGED_GROUP} v{version} to production (ModelLifeCycle: production/Approved)")
+        promote(version, "a week in staging without errors")
+        how = "created" if version == 1 else "by canary (10 % first)"
+        story.expect(f"v{version} live in production ({production}, {how})", lambda: live(production) == version)
+        story.expect("ModelLifeCycle: production/Deployed", lambda: stage_of(arn) == "production/Deployed")
+        twin.wait_idle()
+        return arn
+
+    through_both_stages(1, 0.93)
+    arn = through_both_stages(2, 0.95)
+    story.step(f"a reviewer rejects {STAGED_GROUP} v2, live in both stages")
+    reviewer.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Rejected", ApprovalDescription="false positives up in production"
+    )
+    story.expect(
+        "both stages rolled back: v1 live in staging and in production",
+        lambda: live(staging) == 1 and live(production) == 1,
+    )
+    twin.wait_idle()
 
 
 def reviewer_client(twin: Any) -> Any:

@@ -29,6 +29,16 @@ ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
 _TOLERANT = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
 
+class ModelLifeCycle(BaseModel):
+    """`ModelLifeCycle` of a version (SageMaker's stages: where it is, and its status there)."""
+
+    model_config = _TOLERANT
+
+    stage: str | None = Field(default=None, alias="Stage", max_length=63)
+    stage_status: str | None = Field(default=None, alias="StageStatus", max_length=63)
+    stage_description: str | None = Field(default=None, alias="StageDescription")
+
+
 class ModelPackageDetail(BaseModel):
     """`detail` of "SageMaker Model Package State Change"."""
 
@@ -46,6 +56,8 @@ class ModelPackageDetail(BaseModel):
     approval_description: str | None = Field(default=None, alias="ApprovalDescription")
     customer_metadata: dict[str, str] | None = Field(default=None, alias="CustomerMetadataProperties")
     model_metrics: dict[str, Any] | None = Field(default=None, alias="ModelMetrics")
+    #: where the version is in a staged project: {Stage, StageStatus, StageDescription}
+    lifecycle: ModelLifeCycle | None = Field(default=None, alias="ModelLifeCycle")
 
     @field_validator("creation_time", "last_modified_time", mode="before")
     @classmethod
@@ -60,6 +72,23 @@ class ModelPackageDetail(BaseModel):
     @property
     def approval_changed(self) -> bool:
         return self.is_creation or "ModelApprovalStatus" in (self.updated_fields or [])
+
+    @property
+    def lifecycle_changed(self) -> bool:
+        """`ModelLifeCycle` changed and the approval did not: a promotion asked, or the workflow's own stamp."""
+        fields = set(self.updated_fields or [])
+        return "ModelLifeCycle" in fields and "ModelApprovalStatus" not in fields
+
+    @property
+    def promotion_asked(self) -> bool:
+        """A person asked to promote the version: `ModelLifeCycle` set to a stage with `StageStatus` Approved."""
+        lifecycle = self.lifecycle
+        return (
+            self.lifecycle_changed
+            and lifecycle is not None
+            and bool(lifecycle.stage)
+            and (lifecycle.stage_status == "Approved")
+        )
 
     @property
     def metadata_only(self) -> bool:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 #: names of the IAM roles the workflow's functions run as (comma-separated): the validator's
 #: auto-approvals are the workflow's own; any other change by them is never an approval
 WORKFLOW_ROLES_ENV = "WORKFLOW_ROLES"
+#: name of the role the Slack approvals function runs as: its approvals are judged by its records
+CHAT_ROLE_ENV = "CHAT_APPROVALS_ROLE"
 
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/(.+)$")
 _IAM_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$")
@@ -211,6 +213,48 @@ def judge_approval(
     return ApprovalVerdict(*names)
 
 
+def judge_chat_approval(
+    package: dict[str, Any],
+    decision: ChatDecision | None,
+    policy: ApprovalPolicy,
+    team: str,
+    *,
+    event_last_modified: datetime | None,
+) -> ApprovalVerdict:
+    """An approval made by the chat-approvals function's role, on behalf of the Slack user its record names.
+
+    The role is only the messenger: the person is the Slack user of the latest chat decision on
+    this version, who must still be one of the team's `slack_approvers` (with `approval.slack` on)
+    and, where config ties them to IAM identities, must not be the version's registrant.
+    """
+    registrant = identity_of(package.get("CreatedBy"))
+    registrant_name = str(registrant) if registrant else None
+    described = _as_datetime(package.get("LastModifiedTime"))
+    if (
+        decision is None
+        or decision.decision != "approve"
+        or (
+            event_last_modified is not None
+            and described is not None
+            and abs((described - event_last_modified).total_seconds()) >= SAME_CHANGE_SECONDS
+        )
+    ):
+        return ApprovalVerdict(
+            registrant_name, None, "unknown_approver", "approved by the Slack function with no Slack decision on record"
+        )
+    approver = decision.who
+    person = next((a for a in policy.slack_approvers.get(team, []) if a.user == decision.slack_user), None)
+    if not policy.slack or person is None:
+        return ApprovalVerdict(
+            registrant_name, approver, "not_an_approver", f"{approver} is not an approver for {team}"
+        )
+    if policy.distinct_approver and registrant is not None and person.iam and _allowed(registrant, person.iam):
+        return ApprovalVerdict(
+            registrant_name, approver, "self_approval", f"approved by its own registrant ({approver})"
+        )
+    return ApprovalVerdict(registrant_name, approver)
+
+
 def _allowed(approver: Identity, patterns: list[str]) -> bool:
     candidates = [c for c in (approver.arn, approver.role_arn) if c]
     return any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns)
@@ -234,6 +278,51 @@ class ValidationRecord:
     passed: bool
     failed_rules: str = ""
     auto_approved: bool = False
+
+
+@dataclass(frozen=True)
+class ChatDecision:
+    """A decision made in Slack, claimed once per pending state of a version (chat_approvals.py)."""
+
+    package_arn: str
+    #: LastModifiedTime of the pending state decided on: one decision per state (single use)
+    pending_since: str
+    decision: Literal["approve", "reject"]
+    slack_user: str
+    slack_name: str
+    team: str
+    reason: str
+    request_id: str
+
+    @property
+    def who(self) -> str:
+        return f"@{self.slack_name} ({self.slack_user}) in Slack" if self.slack_name else f"{self.slack_user} in Slack"
+
+    def as_item(self) -> dict[str, dict[str, str]]:
+        fields = {k: v for k, v in self.__dict__.items() if k not in {"package_arn", "pending_since"}}
+        return {
+            "pk": {"S": _pk(self.package_arn)},
+            "sk": {"S": f"{CHAT_PREFIX}{self.pending_since}"},
+            "at": {"S": datetime.now(UTC).isoformat()},
+        } | {k: {"S": str(v)} for k, v in fields.items()}
+
+    @classmethod
+    def from_item(cls, package_arn: str, item: dict[str, Any]) -> ChatDecision:
+        text = {k: v.get("S", "") for k, v in item.items() if isinstance(v, dict)}
+        decision: Literal["approve", "reject"] = "approve" if text.get("decision") == "approve" else "reject"
+        return cls(
+            package_arn,
+            text.get("sk", "").removeprefix(CHAT_PREFIX),
+            decision,
+            text.get("slack_user", ""),
+            text.get("slack_name", ""),
+            text.get("team", ""),
+            text.get("reason", ""),
+            text.get("request_id", ""),
+        )
+
+
+CHAT_PREFIX = "CHAT#"
 
 
 class GateRecords(LedgerTableStore):
@@ -285,6 +374,66 @@ class GateRecords(LedgerTableStore):
         except BotoCoreError as exc:
             raise aws.as_operation_error("dynamodb:PutItem", exc) from exc
         return verdict
+
+    def claim_chat_decision(self, decision: ChatDecision) -> ChatDecision:
+        """Keep `decision` unless another was kept for the same pending state; the kept one is returned.
+
+        One conditional write: a second click, a replayed request or a concurrent submit gets the
+        first decision back; a retry of the same request (same `request_id`) gets its own, as kept
+        (never rewritten: its lease stays).
+        """
+        try:
+            self.client.put_item(
+                TableName=self.table_name, Item=decision.as_item(), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise aws.as_operation_error("dynamodb:PutItem", exc) from exc
+            item = self._get(decision.package_arn, f"{CHAT_PREFIX}{decision.pending_since}")
+            return ChatDecision.from_item(decision.package_arn, item) if item else decision
+        except BotoCoreError as exc:
+            raise aws.as_operation_error("dynamodb:PutItem", exc) from exc
+        return decision
+
+    def lease_chat_decision(self, decision: ChatDecision, now: float, seconds: float) -> bool:
+        """Whether this delivery may apply its own claimed decision now (no other delivery of it is).
+
+        A replayed request or SQS's at-least-once delivery can hand the same claimed decision to two
+        workers at once; the lease lets one apply it. A lease outlives a crash by `seconds` only.
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": _pk(decision.package_arn)}, "sk": {"S": f"{CHAT_PREFIX}{decision.pending_since}"}},
+                UpdateExpression="SET lease_until = :until",
+                ConditionExpression="request_id = :mine AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                ExpressionAttributeValues={
+                    ":mine": {"S": decision.request_id},
+                    ":now": {"N": repr(now)},
+                    ":until": {"N": repr(now + seconds)},
+                },
+            )
+        except ClientError as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise aws.as_operation_error("dynamodb:UpdateItem", exc) from exc
+            return False
+        except BotoCoreError as exc:
+            raise aws.as_operation_error("dynamodb:UpdateItem", exc) from exc
+        return True
+
+    def chat_decision(self, package_arn: str) -> ChatDecision | None:
+        """The latest decision made in Slack on this version (sort keys are ISO times)."""
+        items = self._call(
+            "Query",
+            self.client.query,
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :chat)",
+            ExpressionAttributeValues={":pk": {"S": _pk(package_arn)}, ":chat": {"S": CHAT_PREFIX}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        ).get("Items", [])
+        return ChatDecision.from_item(package_arn, items[0]) if items else None
 
     def _get(self, package_arn: str, sk: str) -> dict[str, Any] | None:
         return self._get_item(_pk(package_arn), sk)

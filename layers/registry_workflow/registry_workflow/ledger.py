@@ -65,6 +65,9 @@ _AUDIT_KIND = {
     DeploymentStatus.SUPERSEDED: "superseded",
 }
 
+#: a retirement (the endpoint deleted) is said as such, not as a deployment
+_RETIRE_AUDIT_KIND = {DeploymentStatus.IN_PROGRESS: "retiring", DeploymentStatus.SUCCEEDED: "retired"}
+
 FINISHED = {
     DeploymentStatus.SUCCEEDED,
     DeploymentStatus.FAILED,
@@ -86,7 +89,8 @@ class Deployment:
     endpoint_config_name: str
     strategy: str
     status: DeploymentStatus = DeploymentStatus.QUEUED
-    #: "deploy" for an approval, "rollback" when a rejected live version is replaced
+    #: "deploy" for an approval, "rollback" when a rejected live version is replaced, "retire" when
+    #: it is taken down with nothing to fall back to (`deploy.on_reject_without_fallback = "delete"`)
     kind: str = "deploy"
     previous_package_arn: str | None = None
     approver: str | None = None
@@ -100,6 +104,8 @@ class Deployment:
     finished_at: str | None = None
     #: the version's CreationTime: tells a version from a later one reusing its ARN (group recreated)
     package_created: str | None = None
+    #: the stage of a staged project the endpoint serves (None: the project's only stage)
+    stage: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -415,7 +421,7 @@ class DeploymentLedger(LedgerTableStore):
         """One audit entry per status a deployment reaches (the trail shares this table)."""
         from registry_workflow.audit import WORKFLOW_ACTOR, AuditTrail
 
-        kind = _AUDIT_KIND[status]
+        kind = _RETIRE_AUDIT_KIND.get(status, _AUDIT_KIND[status]) if record.kind == "retire" else _AUDIT_KIND[status]
         if record.kind == "rollback" and status == DeploymentStatus.SUCCEEDED:
             reason = reason or f"rolled back to v{record.version}"
         AuditTrail(self.table_name, self._client).record(
@@ -433,6 +439,7 @@ class DeploymentLedger(LedgerTableStore):
                 "endpoint_config": record.endpoint_config_name,
                 "approver": record.approver,
                 "rollback_of": record.rollback_of,
+                "stage": record.stage,
             },
         )
 
@@ -547,7 +554,7 @@ class EndpointSnapshot:
 
     @property
     def live(self) -> Deployment | None:
-        return next(iter(succeeded_of(self.records)), None)
+        return live_of(self.records)
 
     @property
     def queued(self) -> list[Deployment]:
@@ -555,7 +562,17 @@ class EndpointSnapshot:
 
 
 def succeeded_of(records: Iterable[Deployment]) -> list[Deployment]:
-    """Succeeded deployments, the one that finished last (the live one) first."""
+    """Succeeded deployments of a version, the one that finished last first (retirements are none)."""
+    return [d for d in _finished_last_first(records) if d.kind != "retire"]
+
+
+def live_of(records: Iterable[Deployment]) -> Deployment | None:
+    """The live deployment: the last that succeeded, unless the endpoint was retired after it (None)."""
+    last = next(iter(_finished_last_first(records)), None)
+    return None if last is None or last.kind == "retire" else last
+
+
+def _finished_last_first(records: Iterable[Deployment]) -> list[Deployment]:
     done = [d for d in records if d.status == DeploymentStatus.SUCCEEDED]
     return sorted(done, key=lambda d: (d.finished_at or "", d.created_at), reverse=True)
 

@@ -67,6 +67,8 @@ _ICONS = {
     "superseded": ":fast_forward:",
     "queued": ":hourglass_flowing_sand:",
     "refused": ":no_entry:",
+    "promotion_refused": ":no_entry_sign:",
+    "retired": ":wastebasket:",
 }
 KINDS = frozenset(_ICONS)
 #: `guard(channel, send)`: runs `send` unless this message already went out on `channel`
@@ -99,6 +101,8 @@ class Notification:
     endpoint: str | None = None
     #: the caller's region, for a package ARN that names none (the ARN's region comes first)
     region: str | None = None
+    #: the stage of a staged project (empty: the project's only stage)
+    stage: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -107,7 +111,8 @@ class Notification:
     @property
     def title(self) -> str:
         version = f" v{self.version}" if self.version is not None else ""
-        return f"{self.group}{version}: {self.status}"
+        stage = f" [{self.stage}]" if self.stage else ""
+        return f"{self.group}{version}{stage}: {self.status}"
 
     @property
     def console_url(self) -> str:
@@ -146,7 +151,8 @@ def notify(
         url = webhook_url(channels.slack_secret_id)
         if url:
             try:
-                guard("slack", lambda: post_slack(notification, url, deadline=deadline))
+                decide = notification.kind == "validated" and project.policy.approval.slack
+                guard("slack", lambda: post_slack(notification, url, deadline=deadline, decide=decide))
                 sent.append("slack")
             except NotificationError as exc:
                 failures.append(str(exc))
@@ -174,6 +180,8 @@ def to_chatbot_json(n: Notification) -> dict[str, Any]:
         lines.append(f"*By:* {n.actor}")
     if n.reason:
         lines.append(f"*Reason:* {n.reason}")
+    if n.stage:
+        lines.append(f"*Stage:* {n.stage}")
     if n.endpoint:
         lines.append(f"*Endpoint:* {n.endpoint}")
     lines.extend(f"{'✅' if m.ok else '❌'} {_metric_text(m)}" for m in n.metrics)
@@ -200,14 +208,16 @@ def to_chatbot_json(n: Notification) -> dict[str, Any]:
     }
 
 
-def to_slack_blocks(n: Notification) -> dict[str, Any]:
-    """Slack Block Kit payload for an incoming webhook."""
+def to_slack_blocks(n: Notification, *, decide: bool = False) -> dict[str, Any]:
+    """Slack Block Kit payload for an incoming webhook; `decide` adds Approve/Reject (chat_approvals.py)."""
     icon = _ICONS.get(n.kind, "")
     fields = [f"*Group*\n{_esc(n.group)}", f"*Status*\n{_esc(n.status)}"]
     if n.version is not None:
         fields.append(f"*Version*\n{n.version}")
     if n.actor:
         fields.append(f"*By*\n{_esc(n.actor)}")
+    if n.stage:
+        fields.append(f"*Stage*\n{_esc(n.stage)}")
     if n.endpoint:
         fields.append(f"*Endpoint*\n{_esc(n.endpoint)}")
     blocks: list[dict[str, Any]] = [
@@ -228,12 +238,19 @@ def to_slack_blocks(n: Notification) -> dict[str, Any]:
                     "text": {"type": "plain_text", "text": "Open in console"},
                     "url": n.console_url,
                     "action_id": "open-console",
-                }
+                },
+                *(_decision_buttons(n.package_arn) if decide else []),
             ],
         }
     )
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _esc(n.package_arn)}]})
     return {"text": f"{icon} {n.title}".strip(), "blocks": blocks}
+
+
+def _decision_buttons(package_arn: str) -> list[dict[str, Any]]:
+    from registry_workflow.chat_approvals import decision_buttons
+
+    return decision_buttons(package_arn)
 
 
 def actor_of(described_package: dict[str, Any]) -> str | None:
@@ -310,7 +327,7 @@ def _acceptable_url(url: str) -> bool:
     return bool(parsed.hostname) and (parsed.scheme == "https" or (parsed.scheme == "http" and loopback))
 
 
-def post_slack(notification: Notification, url: str, *, deadline: Deadline = UNLIMITED) -> None:
+def post_slack(notification: Notification, url: str, *, deadline: Deadline = UNLIMITED, decide: bool = False) -> None:
     """Post the Block Kit message; retries per slack_sdk's handlers, then `NotificationError`.
 
     Each attempt waits at most `SLACK_TIMEOUT_SECONDS` (less when the invocation has less left),
@@ -328,7 +345,7 @@ def post_slack(notification: Notification, url: str, *, deadline: Deadline = UNL
         url, timeout=timeout, logger=_SILENT_SLACK_LOGGER, retry_handlers=_retry_handlers(deadline, timeout)
     )
     try:
-        response = client.send_dict(to_slack_blocks(notification))
+        response = client.send_dict(to_slack_blocks(notification, decide=decide))
     except Exception as exc:  # noqa: BLE001 - urllib/slack_sdk errors vary, and their text may hold the URL
         raise NotificationError(f"slack webhook post failed: {type(exc).__name__}") from None
     if not 200 <= response.status_code < 300:

@@ -66,6 +66,9 @@ class DeployPolicy(BaseModel):
     max_execution_timeout_seconds: Annotated[int, Field(ge=600, le=28800)] = 3600
     #: SageMaker execution role for the model; empty means the stack's default role
     execution_role_arn: str = ""
+    #: a rejected live version with no earlier approved version to roll back to: "keep" it serving
+    #: (people are told), or "delete" the endpoint (its created alarms too)
+    on_reject_without_fallback: Literal["keep", "delete"] = "keep"
 
     @model_validator(mode="after")
     def _guardrails_fit_the_fleet(self) -> DeployPolicy:
@@ -88,6 +91,25 @@ class DeployPolicy(BaseModel):
         return self
 
 
+#: a stage takes every deploy key of its project except these (each stage has its own endpoint)
+NOT_INHERITED_BY_STAGES = frozenset({"enabled", "endpoint_name"})
+#: stages per project: each is an endpoint with its own instances
+MAX_STAGES = 5
+
+
+class StagePolicy(DeployPolicy):
+    """One stage of a staged project (`[[projects."<group>".stages]]`): a deploy policy with a name.
+
+    Keys it does not set come from the project's `deploy` table (but not `endpoint_name` or
+    `enabled`). Its endpoint is `endpoint_name`, else `<group>-<name>`.
+    """
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+    #: minutes the version must have served here, with none of its alarms in ALARM, before the
+    #: next stage accepts it (at most a week)
+    soak_minutes: Annotated[int, Field(ge=0, le=10080)] = 0
+
+
 class NotifyPolicy(BaseModel):
     """Where messages about a project go; empty means the stack's defaults."""
 
@@ -105,6 +127,26 @@ class NotifyPolicy(BaseModel):
 ARN_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*|\?+):[!-~]+$"
 
 
+#: a Slack user id: U… (W… on Enterprise Grid)
+SLACK_USER_PATTERN = r"^[UW][A-Z0-9]{2,31}$"
+
+
+class SlackApprover(BaseModel):
+    """A Slack user who may approve or reject in Slack; `"U…"` alone, or a table with the IAM identities."""
+
+    model_config = _STRICT
+
+    user: Annotated[str, Field(pattern=SLACK_USER_PATTERN)]
+    #: ARN patterns of the IAM identities this person registers versions with: their Slack approval of
+    #: a version one of these registered is a self-approval (the four-eyes rule, where it is known)
+    iam: list[Annotated[str, Field(pattern=ARN_PATTERN, max_length=2048)]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _user_alone(cls, data: object) -> object:
+        return {"user": data} if isinstance(data, str) else data
+
+
 class ApprovalPolicy(BaseModel):
     """Who may approve a version for deployment: the gate's second lock (README, "The gate")."""
 
@@ -116,6 +158,10 @@ class ApprovalPolicy(BaseModel):
     #: An assumed-role session matches by its role ARN (`arn:aws:iam::<account>:role/<name>`) or its
     #: session ARN (`arn:aws:sts::<account>:assumed-role/<name>/<session>`).
     approvers: list[Annotated[str, Field(pattern=ARN_PATTERN, max_length=2048)]] = Field(default_factory=list)
+    #: Approve/Reject buttons on the project's Slack messages (registry_workflow.chat_approvals)
+    slack: bool = False
+    #: team → the Slack users who may decide for its projects in Slack (README, "Approving in Slack")
+    slack_approvers: dict[str, list[SlackApprover]] = Field(default_factory=dict)
 
 
 class ProjectPolicy(BaseModel):
@@ -126,7 +172,45 @@ class ProjectPolicy(BaseModel):
     validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     deploy: DeployPolicy = Field(default_factory=DeployPolicy)
+    #: staged promotion: the ordered stages a version goes through (empty: one stage, `deploy`)
+    stages: Annotated[list[StagePolicy], Field(max_length=MAX_STAGES)] = Field(default_factory=list)
     notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stages_inherit_deploy(cls, data: object) -> object:
+        """Each stage starts from the project's deploy keys (not its endpoint), then its own win."""
+        if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
+            return data
+        deploy = data.get("deploy")
+        deploy = deploy if isinstance(deploy, dict) else {}
+        inherited = {k: v for k, v in deploy.items() if k not in NOT_INHERITED_BY_STAGES}
+        stages = [merge(inherited, stage) if isinstance(stage, dict) else stage for stage in data["stages"]]
+        return {**data, "stages": stages}
+
+    @field_validator("stages")
+    @classmethod
+    def _distinct_stages(cls, value: list[StagePolicy]) -> list[StagePolicy]:
+        names = [stage.name for stage in value]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "stage_repeated", 'stage "{stage}" is listed twice: stage names are distinct', {"stage": repeated[0]}
+            )
+        if len(value) == 1:
+            raise PydanticCustomError(
+                "one_stage",
+                "lists one stage: staged promotion needs two or more (one stage is the project's deploy table)",
+            )
+        endpoints = [s.endpoint_name for s in value if s.endpoint_name]
+        shared = sorted({e for e in endpoints if endpoints.count(e) > 1})
+        if shared:
+            raise PydanticCustomError(
+                "stage_endpoint_shared",
+                'endpoint "{endpoint}" is used by two stages: each stage has its own endpoint',
+                {"endpoint": shared[0]},
+            )
+        return value
 
     @field_validator("validation")
     @classmethod

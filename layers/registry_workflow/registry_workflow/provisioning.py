@@ -159,12 +159,14 @@ def check_deployed_teams(config: RegistryConfig, deployed: list[str]) -> None:
     """
     missing = [team for team in config.teams if team not in deployed]
     if missing:
+        named = f"team {missing[0]} is" if len(missing) == 1 else f"teams {', '.join(missing)} are"
         raise ConfigError(
             "TEAMS",
             " ".join(config.teams),
-            f"team(s) {', '.join(missing)} are not in the stack's ManagedTeams ({','.join(deployed) or 'none'}): "
-            "its IAM policies and EventBridge rules do not cover their groups. Deploy with `make deploy` "
-            "(it passes ManagedTeams from this file, `registry-workflow teams`) or add them to ManagedTeams",
+            f"{named} in config/.env.shared but not in the stack's ManagedTeams ({','.join(deployed) or 'none'}): "
+            f"its IAM policies and EventBridge rules do not cover {', '.join(f'{t}-*' for t in missing)}. "
+            f"Redeploy with ManagedTeams={','.join(config.teams)}: `make deploy STAGE=<stage> SAGEMAKER_ROLE_ARN=…` "
+            "passes it from this file (`registry-workflow teams`), a bare `sam deploy` passes samconfig.toml's",
             config.source,
         )
 

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from registry_workflow import aws
 from registry_workflow.audit import AuditEntry, AuditTrail
 from registry_workflow.config import RegistryConfig
-from registry_workflow.ledger import Deployment, DeploymentLedger, DeploymentStatus, succeeded_of
+from registry_workflow.ledger import Deployment, DeploymentLedger, DeploymentStatus, live_of
 from registry_workflow.validation import APPROVED, METRICS_KEY, STATUS_KEY, stamped_metrics
 
 #: what an audit entry's kind is called on the page, in the order a version meets them
@@ -157,7 +157,7 @@ def _project(group: str, config: RegistryConfig, ledger: DeploymentLedger, trail
     else:
         view.thresholds = thresholds_of(project.policy.validation)
     records = ledger.history(group)
-    configured = [project.endpoint_name] if project and project.policy.deploy.enabled else []
+    configured = [s.endpoint for s in project.stages] if project and project.policy.deploy.enabled else []
     endpoints = list(dict.fromkeys([*configured, *(r.endpoint for r in records)]))
     view.endpoints = [endpoint_view(e, [r for r in records if r.endpoint == e]) for e in endpoints]
     versions: dict[int, VersionView] = {}
@@ -212,7 +212,7 @@ def endpoint_view(endpoint: str, records: list[Deployment]) -> EndpointView:
     """Live, in-flight and queued deployments of one endpoint (`records` are its ledger records)."""
     return EndpointView(
         endpoint,
-        live=next(iter(succeeded_of(records)), None),
+        live=live_of(records),
         in_flight=[r for r in records if r.status == DeploymentStatus.IN_PROGRESS],
         queued=[r for r in records if r.status == DeploymentStatus.QUEUED],
     )

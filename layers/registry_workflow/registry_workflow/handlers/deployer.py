@@ -1,5 +1,8 @@
 """Deployer entry: an approval-status change (Approved / Rejected) of a managed group's version.
 
+A `ModelLifeCycle` change to `StageStatus: Approved` is a promotion (staged projects): it goes
+to `DeploymentService.promote`, which deploys to that stage or refuses with the reason.
+
 Parses the event, picks the project, and runs the approval once per business key (package ARN +
 approval status + LastModifiedTime; Powertools Idempotency): Approved delivered three times is
 one deployment. The change is recorded in the audit trail; an approval then passes the gate
@@ -30,7 +33,9 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     parsed = parse_or_refuse(parse_model_package_event, event)
     detail = parsed.detail
     logger.append_keys(package_arn=detail.arn, event_id=parsed.id)
-    if detail.approval_status not in ACTIONS:
+    if detail.lifecycle_changed and not detail.promotion_asked:
+        return ignored("ModelLifeCycle stamp (not a promotion)")
+    if detail.approval_status not in ACTIONS and not detail.promotion_asked:  # a promotion of any: refused
         return ignored(f"approval status {detail.approval_status}")
     if detail.metadata_only:
         return ignored("metadata-only update")
@@ -60,9 +65,16 @@ def _process(
     if not project.policy.deploy.enabled:
         return ignored("deploy disabled for this project")
     status = package.get("ModelApprovalStatus")
-    if status == REJECTED:
-        # whatever the event said: a rejected version must not stay live
-        outcome = service.reject(project, package, trigger)
+    if detail.promotion_asked:
+        if not project.is_staged:
+            return ignored("promotion asked of a project with one stage")
+        gate.record_promotion(detail, package)
+        outcome = service.promote(project, package, f"promotion:{key['last_modified']}")
+        if outcome.action == "promotion_refused":
+            gate.record_promotion_refused(detail, outcome.detail)
+    elif status == REJECTED:
+        # whatever the event said: a rejected version must not stay live, in any stage
+        outcome = service.reject_everywhere(project, package, trigger)
     elif status == APPROVED and detail.approval_status == APPROVED:
         refused = gate.admit(project, detail, package)
         if refused is not None:

@@ -42,8 +42,11 @@ def managed_project(group_name: str) -> Project | None:
 def approval_key(event: ModelPackageEvent) -> dict[str, Any]:
     """The business key of one approval-status change: a redelivery has the same one."""
     detail = event.detail
-    return {
+    key = {
         "package_arn": detail.arn,
         "approval_status": detail.approval_status,
         "last_modified": detail.last_modified_time or event.id,
     }
+    if detail.promotion_asked and detail.lifecycle is not None:  # a promotion: to which stage
+        key["promotion"] = detail.lifecycle.stage
+    return key

@@ -31,6 +31,12 @@ DynamoDB / SageMaker calls not   each call runs alone (`_serialize`): concurrent
 CreatedBy / LastModifiedBy are   the caller's IAM identity (`IamIdentity.Arn`, `PrincipalId`): an
   one fake Studio user profile   IAM user of moto's IAM, an assumed role's session, or the
   for every caller               account's root for keys moto's IAM does not know (plain test keys)
+ModelLifeCycle ignored: not      Create/UpdateModelPackage validate it (Stage and StageStatus
+  stored, described, listed,     required, `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`; StageDescription
+  searched or in events          <= 1024) and store it; Describe/List/Search return it (absent when
+                                 never set); an update that sets it lists "ModelLifeCycle" in the
+                                 event's UpdatedModelPackageFields; Search filters on
+                                 `ModelLifeCycle.Stage|StageStatus|StageDescription`
 ===============================  ===================================================================
 """
 
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,9 +118,12 @@ def _create_model_package_group(self: Any, model_package_group_name: str, *args:
     return _original_create_group(self, model_package_group_name, *args, **kwargs)
 
 
-def _create_model_package(self: Any, *args: Any, **kwargs: Any) -> str:
+def _create_model_package(self: Any, *args: Any, model_life_cycle: dict[str, Any] | None = None, **kwargs: Any) -> str:
+    """`model_life_cycle`: given by a direct backend call, else the request's (validated there)."""
+    life_cycle = validated_life_cycle(model_life_cycle) if model_life_cycle is not None else _request_life_cycle()
     arn = _original_create_package(self, *args, **kwargs)
     package = self.model_packages[arn]
+    package.model_life_cycle = life_cycle
     package.created_by = _current_caller() or package.created_by
     package.last_modified_time = package.creation_time
     package.last_modified_by = package.created_by
@@ -139,7 +149,10 @@ def _update_model_package(
     customer_metadata_properties: dict[str, str] | None,
     customer_metadata_properties_to_remove: list[str] | None,
     additional_inference_specifications_to_add: list[Any] | None,
+    model_life_cycle: dict[str, Any] | None = None,
 ) -> str:
+    """`model_life_cycle`: given by a direct backend call, else the request's (validated there)."""
+    life_cycle = validated_life_cycle(model_life_cycle) if model_life_cycle is not None else _request_life_cycle()
     arn = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
     package = self.model_packages.get(arn)
     if package is None:
@@ -164,6 +177,10 @@ def _update_model_package(
     if additional_inference_specifications_to_add:
         package.add_additional_inference_specifications(additional_inference_specifications_to_add)
         updated.append("AdditionalInferenceSpecifications")
+    if life_cycle is not None:
+        # the structure is replaced whole: a StageDescription left out is gone
+        package.model_life_cycle = life_cycle
+        updated.append("ModelLifeCycle")
     package.modifications_done()
     package.last_modified_by = _current_caller() or package.last_modified_by
     _publish(
@@ -296,6 +313,7 @@ def _patch_backend() -> None:
     }
     for name, fix in fixes.items():
         setattr(Backend, name, fix)
+    _patch_life_cycle()
     original_response_object = sm_models.FakeEndpoint.response_object
 
     def response_object(self: Any) -> dict[str, Any]:
@@ -377,6 +395,132 @@ def _as_caller(method: Callable[..., Any]) -> Callable[..., Any]:
     return serve
 
 
+# --- ModelLifeCycle (stages) -------------------------------------------------------------------------
+
+#: Stage and StageStatus (botocore's EntityName); StageDescription is 0-1024 characters
+_ENTITY_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+_ENTITY_NAME_MAX = 63
+_STAGE_DESCRIPTION_MAX = 1024
+_LIFE_CYCLE_FIELDS = ("Stage", "StageStatus", "StageDescription")
+#: Search's operators on ModelLifeCycle.* that the twin evaluates (AWS has more: numeric, In, ...)
+_SEARCH_OPERATORS = {"Equals", "NotEquals", "Contains", "Exists", "NotExists"}
+
+#: the ModelLifeCycle of the request being served, validated (set by the response layer)
+_request = threading.local()
+
+
+def _request_life_cycle() -> dict[str, str] | None:
+    return getattr(_request, "life_cycle", None)
+
+
+def validated_life_cycle(value: Any) -> dict[str, str]:
+    """A request's `ModelLifeCycle`, checked as AWS checks it; raises AWS's ValidationException text.
+
+    AWS reports every violated constraint at once: "2 validation errors detected: Value null at
+    'modelLifeCycle.stage' failed to satisfy constraint: Member must not be null; ...".
+    """
+    if not isinstance(value, dict):
+        raise ValidationError("1 validation error detected: Value at 'modelLifeCycle' must be a structure")
+    problems: list[str] = []
+    for field in ("Stage", "StageStatus"):
+        where = f"'modelLifeCycle.{field[0].lower()}{field[1:]}'"
+        text = value.get(field)
+        if text is None:
+            problems.append(f"Value null at {where} failed to satisfy constraint: Member must not be null")
+        elif not isinstance(text, str) or not text:
+            problems.append(
+                f"Value '{text}' at {where} failed to satisfy constraint: "
+                "Member must have length greater than or equal to 1"
+            )
+        elif len(text) > _ENTITY_NAME_MAX:
+            problems.append(
+                f"Value '{text}' at {where} failed to satisfy constraint: "
+                f"Member must have length less than or equal to {_ENTITY_NAME_MAX}"
+            )
+        elif not _ENTITY_NAME.fullmatch(text):
+            problems.append(
+                f"Value '{text}' at {where} failed to satisfy constraint: "
+                f"Member must satisfy regular expression pattern: {_ENTITY_NAME.pattern}"
+            )
+    description = value.get("StageDescription")
+    if description is not None and (not isinstance(description, str) or len(description) > _STAGE_DESCRIPTION_MAX):
+        problems.append(
+            f"Value '{description}' at 'modelLifeCycle.stageDescription' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {_STAGE_DESCRIPTION_MAX}"
+        )
+    if problems:
+        count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected"
+        raise ValidationError(f"{count}: {'; '.join(problems)}")
+    return {field: value[field] for field in _LIFE_CYCLE_FIELDS if value.get(field) is not None}
+
+
+def _with_life_cycle(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Validate the request's ModelLifeCycle before anything changes, and hand it to the backend."""
+
+    def serve(self: Any) -> Any:
+        given = self._get_param("ModelLifeCycle")
+        _request.life_cycle = None if given is None else validated_life_cycle(given)
+        try:
+            return method(self)
+        finally:
+            _request.life_cycle = None
+
+    serve.__name__ = method.__name__
+    return serve
+
+
+def _patch_life_cycle() -> None:
+    """Describe/List/Search show the stored ModelLifeCycle; Search filters on its fields."""
+    original_response_object = sm_models.ModelPackage.gen_response_object
+
+    def gen_response_object(self: Any) -> dict[str, Any]:
+        response = original_response_object(self)
+        life_cycle = getattr(self, "model_life_cycle", None)
+        if life_cycle:
+            response["ModelLifeCycle"] = dict(life_cycle)
+        return response
+
+    setattr(sm_models.ModelPackage, "gen_response_object", gen_response_object)  # noqa: B010
+
+    original_search = Backend.search
+
+    def search(self: Any, resource: Any = None, search_expression: Any = None) -> Any:
+        filters = list((search_expression or {}).get("Filters") or [])
+        ours = [f for f in filters if str(f.get("Name", "")).startswith("ModelLifeCycle.")]
+        if resource != "ModelPackage" or not ours:
+            return original_search(self, resource=resource, search_expression=search_expression)
+        for f in ours:
+            field, operator = f["Name"].split(".", 1)[1], f.get("Operator", "Equals")
+            if field not in _LIFE_CYCLE_FIELDS:
+                raise ValidationError(f"Unknown property name: {f['Name']}")
+            if operator not in _SEARCH_OPERATORS:
+                raise ValidationError(
+                    f"Operator {operator} on {f['Name']}: the twin evaluates {', '.join(sorted(_SEARCH_OPERATORS))}"
+                )
+        rest = {**search_expression, "Filters": [f for f in filters if f not in ours]}
+        result = original_search(self, resource=resource, search_expression=rest)
+        result["Results"] = [
+            r for r in result["Results"] if all(_life_cycle_matches(r["ModelPackage"], f) for f in ours)
+        ]
+        return result
+
+    setattr(Backend, "search", search)  # noqa: B010
+
+
+def _life_cycle_matches(package: dict[str, Any], search_filter: dict[str, Any]) -> bool:
+    actual = (package.get("ModelLifeCycle") or {}).get(search_filter["Name"].split(".", 1)[1])
+    operator, expected = search_filter.get("Operator", "Equals"), search_filter.get("Value")
+    if operator == "Exists":
+        return actual is not None
+    if operator == "NotExists":
+        return actual is None
+    if operator == "Contains":
+        return actual is not None and str(expected) in actual
+    if operator == "NotEquals":
+        return actual != expected
+    return actual == expected
+
+
 # --- responses (HTTP surface: boto3, the aws CLI, the SageMaker SDK) ------------------------------
 
 
@@ -402,4 +546,4 @@ def _patch_responses() -> None:
     for handler in (delete_model_package, delete_model_package_group, update_endpoint):
         setattr(Response, handler.__name__, handler)
     for name in ("create_model_package", "update_model_package"):
-        setattr(Response, name, _as_caller(getattr(Response, name)))
+        setattr(Response, name, _as_caller(_with_life_cycle(getattr(Response, name))))

@@ -12,7 +12,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from registry_workflow.errors import RegistryWorkflowError
 from registry_workflow.local import DEFAULT_PORT, moto_fixes
@@ -51,14 +53,24 @@ def ensure_port_free(port: int) -> None:
             raise PortInUseError(port) from exc
 
 
-class LocalAws:
-    """A moto server in this process (so the fixes and event hooks apply to it)."""
+#: `route(method, headers, body) -> (status, headers, body)`: a path the twin serves on moto's port
+Route = Callable[[str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
+#: the largest request body a route accepts (a Lambda function URL's request payload limit)
+MAX_ROUTE_BODY = 6 * 1024 * 1024
 
-    def __init__(self, port: int = DEFAULT_PORT) -> None:
+
+class LocalAws:
+    """A moto server in this process (so the fixes and event hooks apply to it).
+
+    `routes` maps a path to the twin's own handler of it (a function URL), served on the same port.
+    """
+
+    def __init__(self, port: int = DEFAULT_PORT, routes: dict[str, Route] | None = None) -> None:
         moto_fixes.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request drowns the twin's log
         self.port = port
-        self._server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+        self.routes: dict[str, Route] = routes if routes is not None else {}
+        self._server = _RoutedMotoServer(self.routes, ip_address=HOST, port=port, verbose=False)
 
     @property
     def url(self) -> str:
@@ -76,6 +88,42 @@ class LocalAws:
     def environment(self) -> dict[str, str]:
         """What a client needs to talk to this server instead of AWS (the region is the client's choice)."""
         return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.url}
+
+
+class _RoutedMotoServer(ThreadedMotoServer):
+    """moto's threaded server, with the twin's own paths (`routes`) answered before moto sees them."""
+
+    def __init__(self, routes: dict[str, Route], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.routes = routes
+
+    def _server_entry(self) -> None:  # moto's own, with its app wrapped
+        moto = DomainDispatcherApplication(create_backend_app)
+        routes = self.routes
+
+        def app(environ: dict, start_response: Callable) -> list[bytes]:
+            route = routes.get(environ.get("PATH_INFO", ""))
+            if route is None:
+                return moto(environ, start_response)
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length > MAX_ROUTE_BODY:
+                status, headers, body = 413, {"Content-Type": "text/plain"}, b"Request Entity Too Large"
+            else:
+                raw = environ["wsgi.input"].read(length) if length else b""
+                names = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+                if environ.get("CONTENT_TYPE"):
+                    names["content-type"] = environ["CONTENT_TYPE"]
+                status, headers, body = route(environ.get("REQUEST_METHOD", "GET"), names, raw)
+            start_response(f"{status} {_REASONS.get(status, 'Status')}", list(headers.items()))
+            return [body]
+
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            413: "Request Entity Too Large", 500: "Internal Server Error", 502: "Bad Gateway"}  # fmt: skip
 
 
 @contextmanager

@@ -12,6 +12,7 @@ the aws CLI, the SageMaker SDK. The twin lives in one region, like a stack: `--r
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from registry_workflow.errors import RegistryWorkflowError
 from registry_workflow.events import (
@@ -102,6 +104,10 @@ class TwinLog:
     deliveries: list[str] = field(default_factory=list)  # event ids, once per delivery
     outcomes: list[Outcome] = field(default_factory=list)
     slack: list[dict[str, Any]] = field(default_factory=list)
+    #: Slack Web API calls the functions made ({"method": "views.open", "body": {...}}) and posts to
+    #: an interaction's response_url ({"path": ..., "body": {...}}): the Slack stand-in's record
+    slack_api: list[dict[str, Any]] = field(default_factory=list)
+    slack_responses: list[dict[str, Any]] = field(default_factory=list)
     sns: list[dict[str, Any]] = field(default_factory=list)
     queued_at: dict[str, float] = field(default_factory=dict)  # event id → time.monotonic() when queued
 
@@ -138,6 +144,10 @@ class Twin:
         local_parameters = {"SageMakerExecutionRoleArn": local_role}
         self.template: Template = load_template(template_path, local_parameters, region=self.region)
         self._lambda_settings = _lambda_settings(self.template.path)
+        self._queue_sources = _queue_sources(self.template.path)
+        for path, logical_id in FUNCTION_URLS.items():
+            if logical_id in self.template.functions:
+                self.aws.routes[path] = self._function_url(self.template.functions[logical_id])
         self.config_dir = Path(config_dir).resolve()
         self.transition_seconds = transition_seconds
         self.duplicate_events = duplicate_events
@@ -154,6 +164,8 @@ class Twin:
         self._idle = threading.Condition()
         self._stopping = threading.Event()
         self._sink = _Sink(self)
+        #: the signing secret of the twin's Slack app: sign interactivity requests with it (`sign_slack`)
+        self.slack_signing_secret = uuid.uuid4().hex
         self._unsubscribe: Callable[[], None] | None = None
         self._saved_env: dict[str, str | None] = {}
         self._started: list[str] = []
@@ -201,6 +213,11 @@ class Twin:
         self._bus.start()
         self._started.append("bus")
         threading.Thread(target=self._fire_on_schedule, name="twin-schedules", daemon=True).start()
+        for source in self._queue_sources:
+            if source.function in self.template.functions:
+                threading.Thread(
+                    target=self._poll, args=(source,), name=f"twin-sqs-{source.queue}", daemon=True
+                ).start()
 
     def client_environment(self) -> dict[str, str]:
         """What a client (and each function) needs to reach this twin, in its region."""
@@ -280,8 +297,16 @@ class Twin:
             elif kind == "AWS::SQS::Queue":
                 self._client("sqs").create_queue(QueueName=logical_id)
             elif kind == "AWS::SecretsManager::Secret":
-                secret = json.dumps({"url": f"{self._sink.url}/slack"})
+                secret = json.dumps(self._secret_value(logical_id))
                 self._client("secretsmanager").create_secret(Name=logical_id, SecretString=secret)
+
+    def _secret_value(self, logical_id: str) -> dict[str, str]:
+        """The Slack app's secrets as the twin's Slack stand-in knows them; any other secret is the webhook's."""
+        if logical_id == SIGNING_SECRET:
+            return {"signing_secret": self.slack_signing_secret}
+        if logical_id == BOT_TOKEN_SECRET:
+            return {"token": TWIN_BOT_TOKEN}
+        return {"url": f"{self._sink.url}/slack"}
 
     def _create_topic(self, logical_id: str) -> None:
         arn = self._client("sns").create_topic(Name=logical_id)["TopicArn"]
@@ -433,6 +458,8 @@ class Twin:
             "REGISTRY_CONFIG_DIR": str(self.config_dir),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         }
+        if "SLACK_API_URL" in env:
+            env["SLACK_API_URL"] = f"{self._sink.url}/slack-api/"  # Slack's Web API: the stand-in
         if not self.handler_logs:
             # the twin's own log line per invocation says what happened; JSON logs and EMF on demand
             env |= {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
@@ -501,6 +528,91 @@ class Twin:
         }
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
 
+    # --- function URLs and queue event sources ------------------------------------------------------
+
+    def _function_url(self, function: FunctionSpec) -> Any:
+        """A route answering as the function's URL does: the request as a payload-2.0 event, invoked at once."""
+
+        def route(method: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+            if self._stopping.is_set():
+                return 503, {"Content-Type": "text/plain"}, b"the twin is stopping"
+            event = function_url_event(method, headers, body, region=self.region)
+            self._begin(1)
+            try:
+                invocation = self._pool(function).invoke(event)
+            except RuntimeError:
+                return 503, {"Content-Type": "text/plain"}, b"the twin is stopping"
+            finally:
+                self._end()
+            if not invocation.ok or not isinstance(invocation.result, dict):
+                self.echo(f"  → {function.logical_id} url: FAILED: {invocation.error}")
+                return 502, {"Content-Type": "application/json"}, b'{"Message":"Internal Server Error"}'
+            result = invocation.result
+            status = int(result.get("statusCode", 200))
+            self.echo(f"  → {function.logical_id} url: HTTP {status}")
+            raw = result.get("body") or ""
+            data = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+            return status, {str(k): str(v) for k, v in (result.get("headers") or {}).items()}, data
+
+        return route
+
+    def _poll(self, source: QueueSource) -> None:
+        """Lambda's SQS event source: batches in, failed records back to the queue, then to its DLQ."""
+        sqs = self._client("sqs")
+        try:
+            url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
+        except Exception:  # noqa: BLE001 - no such queue on the twin: nothing to poll
+            return
+        arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{source.queue}"
+        function = self.template.functions[source.function]
+        while not self._stopping.is_set():
+            try:
+                got = sqs.receive_message(
+                    QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=source.batch_size,
+                    AttributeNames=["All"],
+                )  # fmt: skip
+            except Exception:  # noqa: BLE001 - the server is stopping
+                return
+            messages = got.get("Messages", [])
+            if not messages:
+                continue
+            self._begin(1)
+            try:
+                self._deliver_batch(sqs, url, arn, function, source, messages)
+            except Exception as exc:  # noqa: BLE001 - the twin's own fault must never wedge wait_idle
+                if not self._stopping.is_set():
+                    self.echo(f"  ! twin error polling {source.queue}: {type(exc).__name__}: {exc}")
+            finally:
+                self._end()
+
+    def _deliver_batch(
+        self, sqs: Any, url: str, arn: str, function: FunctionSpec, source: QueueSource, messages: list[dict[str, Any]]
+    ) -> None:
+        event = {"Records": [sqs_record(m, arn, self.region) for m in messages]}
+        invocation = self._pool(function).invoke(event)
+        if invocation.ok and isinstance(invocation.result, dict):
+            failed = {f.get("itemIdentifier") for f in invocation.result.get("batchItemFailures") or []}
+        else:
+            failed = {m["MessageId"] for m in messages}
+        self.echo(
+            f"  → {function.logical_id} sqs {source.queue}: {len(messages) - len(failed)} ok"
+            + (f", {len(failed)} failed: {invocation.error or 'batchItemFailures'}" if failed else "")
+        )
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                continue
+            received = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1"))
+            if source.dead_letter and received >= source.max_receive_count:
+                dlq = sqs.get_queue_url(QueueName=source.dead_letter)["QueueUrl"]
+                sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            else:  # back to the queue after a short wait (SQS waits the visibility timeout)
+                delay = int(self.retry_delays[0]) if self.retry_delays else 0
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=delay
+                )
+
     def _set_env(self, values: dict[str, str]) -> None:
         for key, value in values.items():
             self._saved_env.setdefault(key, os.environ.get(key))
@@ -561,6 +673,85 @@ class _FunctionPool:
                 self._idle.append(environment)
             elif environment in self._all:
                 self._all.remove(environment)
+
+
+# --- function URLs, Slack and SQS in AWS's shape ------------------------------------------------------
+
+#: paths the twin serves on its own port, and the function behind each (README, "Approving in Slack")
+FUNCTION_URLS = {"/slack/interactivity": "SlackApprovalsFunction"}
+SIGNING_SECRET, BOT_TOKEN_SECRET = "SlackSigningSecret", "SlackBotTokenSecret"
+TWIN_BOT_TOKEN = "xoxb-registry-workflow-twin"
+#: content types a function URL passes as text; anything else arrives base64-encoded
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    """A function's `Type: SQS` event: the queue it consumes, and where failed messages end."""
+
+    function: str
+    queue: str
+    batch_size: int = 10
+    dead_letter: str | None = None
+    max_receive_count: int = 5
+
+
+def function_url_event(method: str, headers: dict[str, str], body: bytes, *, region: str) -> dict[str, Any]:
+    """The payload-2.0 event a Lambda function URL gives its function for one request."""
+    content_type = headers.get("content-type", "")
+    text = content_type.startswith(_TEXT_TYPES)
+    now = datetime.now(UTC)
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "twin",
+            "domainName": f"twin.lambda-url.{region}.on.aws",
+            "http": {
+                "method": method,
+                "path": "/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": HOST,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": epoch_millis(now),
+        },
+        "body": body.decode("utf-8", "replace") if text else base64.b64encode(body).decode(),
+        "isBase64Encoded": not text,
+    }
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """One record of the SQS event Lambda's event source mapping delivers."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes") or {},
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def sign_slack(signing_secret: str, body: bytes | str, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Slack sends with a request: its timestamp and v0 signature (slack_sdk's own signer)."""
+    from slack_sdk.signature import SignatureVerifier
+
+    sent = str(int(time.time()) if timestamp is None else timestamp)
+    text = body.decode() if isinstance(body, bytes) else body
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=sent, body=text) or ""
+    return {"X-Slack-Request-Timestamp": sent, "X-Slack-Signature": signature}
 
 
 # --- events in AWS's shape --------------------------------------------------------------------------
@@ -688,6 +879,39 @@ def _lambda_settings(path: Path) -> dict[str, dict[str, Any]]:
 # --- helpers for template resources ------------------------------------------------------------------
 
 
+def _queue_sources(path: Path) -> list[QueueSource]:
+    """Every function's `Type: SQS` events, with the queue's RedrivePolicy (dead-letter queue, receive count)."""
+    resources = _raw_resources(path)
+    sources = []
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            props = event.get("Properties") or {}
+            queue = _get_att_target(props.get("Queue"))
+            if queue is None:
+                continue
+            redrive = ((resources.get(queue) or {}).get("Properties") or {}).get("RedrivePolicy") or {}
+            sources.append(
+                QueueSource(
+                    logical_id,
+                    queue,
+                    int(props.get("BatchSize") or 10),
+                    _get_att_target(redrive.get("deadLetterTargetArn")),
+                    int(redrive.get("maxReceiveCount") or 5),
+                )
+            )
+    return sources
+
+
+def _get_att_target(value: Any) -> str | None:
+    """`!GetAtt Queue.Arn` → "Queue"."""
+    target = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+    return str(target[0]) if isinstance(target, list) and target else None
+
+
 def _raw_resources(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -768,6 +992,15 @@ class _Sink:
                     twin.log.slack.append(payload)
                     twin.echo(f"  ✉ slack  {payload.get('text', '')}")
                     self._reply(200, "ok")
+                elif self.path.startswith("/slack-api/"):
+                    self._slack_api(self.path.removeprefix("/slack-api/"), body)
+                elif self.path.startswith("/slack-response/"):
+                    payload = json.loads(body or "{}")
+                    twin.log.slack_responses.append({"path": self.path, "body": payload})
+                    twin.echo(
+                        f"  ✉ slack  reply {payload.get('response_type', 'in_channel')}: {payload.get('text', '')}"
+                    )
+                    self._reply(200, "ok")
                 elif self.path == "/twin/fail-next-update":
                     twin.fail_next_update(body or "the twin was told to fail this update")
                     self._reply(200, "ok")
@@ -787,6 +1020,8 @@ class _Sink:
                         "deliveries": twin.log.deliveries,
                         "outcomes": [o.__dict__ for o in twin.log.outcomes],
                         "slack": twin.log.slack,
+                        "slack_api": twin.log.slack_api,
+                        "slack_responses": twin.log.slack_responses,
                         "sns": twin.log.sns,
                         "environments": twin.environments(),
                     }
@@ -795,6 +1030,24 @@ class _Sink:
                     self._reply(200, json.dumps({"idle": twin.wait_idle(10)}), "application/json")
                 else:
                     self._reply(404, "no such route")
+
+            def _slack_api(self, method: str, body: str) -> None:
+                """Slack's Web API, as far as the workflow calls it: the bot token checked, the call recorded."""
+                if self.headers.get("Authorization") != f"Bearer {TWIN_BOT_TOKEN}":
+                    self._reply(200, json.dumps({"ok": False, "error": "invalid_auth"}), "application/json")
+                    return
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    payload = json.loads(body or "{}")
+                else:
+                    payload = {k: v[0] for k, v in parse_qs(body).items()}
+                twin.log.slack_api.append({"method": method, "body": payload})
+                twin.echo(f"  ✉ slack  {method}")
+                answer: dict[str, Any] = {"ok": True}
+                if method == "views.open":
+                    answer["view"] = {"id": f"V{uuid.uuid4().hex[:10].upper()}", **(payload.get("view") or {})}
+                elif method == "chat.update":
+                    answer |= {"channel": payload.get("channel"), "ts": payload.get("ts")}
+                self._reply(200, json.dumps(answer), "application/json")
 
             def _reply(self, status: int, text: str, content_type: str = "text/plain") -> None:
                 data = text.encode()

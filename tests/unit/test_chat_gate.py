@@ -1,0 +1,78 @@
+"""The gate's rule for approvals made by the Slack approvals function (pure: no AWS)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from registry_workflow.gate import ChatDecision, judge_chat_approval
+from registry_workflow.policy import ApprovalPolicy
+
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/rc-fraud-detection/1"
+ALICE = "arn:aws:sts::123456789012:assumed-role/DataScience/alice"
+AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
+POLICY = ApprovalPolicy.model_validate(
+    {
+        "slack": True,
+        "slack_approvers": {"rc": ["U0BOB", {"user": "U0ALICE", "iam": ["arn:aws:sts::*:assumed-role/*/alice"]}]},
+    }
+)
+
+
+def package(registrant: str = ALICE, modified: datetime = AT) -> dict[str, Any]:
+    return {
+        "CreatedBy": {"IamIdentity": {"Arn": registrant}},
+        "LastModifiedBy": {"IamIdentity": {"Arn": "arn:aws:sts::123456789012:assumed-role/SlackRole/fn"}},
+        "LastModifiedTime": modified,
+    }
+
+
+def decision(user: str = "U0BOB", kind: str = "approve") -> ChatDecision:
+    return ChatDecision(ARN, "2026-01-01T11:00:00+00:00", kind, user, user.lower()[2:], "rc", "ok", "V1:h")  # type: ignore[arg-type]
+
+
+def test_an_approver_who_did_not_register_it_is_admitted_in_their_name() -> None:
+    verdict = judge_chat_approval(package(), decision(), POLICY, "rc", event_last_modified=AT)
+    assert verdict.allowed
+    assert verdict.approver == "@bob (U0BOB) in Slack"
+
+
+@pytest.mark.parametrize(
+    ("case", "refusal"),
+    [
+        ("no record", "unknown_approver"),
+        ("a rejection on record", "unknown_approver"),
+        ("changed since", "unknown_approver"),
+        ("not listed", "not_an_approver"),
+        ("another team", "not_an_approver"),
+        ("slack off", "not_an_approver"),
+        ("own version", "self_approval"),
+    ],
+)
+def test_refusals(case: str, refusal: str) -> None:
+    record: ChatDecision | None = decision()
+    policy, team, described, event = POLICY, "rc", package(), AT
+    if case == "no record":
+        record = None
+    elif case == "a rejection on record":
+        record = decision(kind="reject")
+    elif case == "changed since":
+        event = AT - timedelta(seconds=5)
+    elif case == "not listed":
+        record = decision("U0MALLORY")
+    elif case == "another team":
+        team = "algo"
+    elif case == "slack off":
+        policy = POLICY.model_copy(update={"slack": False})
+    else:
+        record = decision("U0ALICE")
+    verdict = judge_chat_approval(described, record, policy, team, event_last_modified=event)
+    assert verdict.refusal == refusal
+
+
+def test_four_eyes_off_admits_a_self_approval_and_a_tied_person_approves_others_versions() -> None:
+    off = POLICY.model_copy(update={"distinct_approver": False})
+    assert judge_chat_approval(package(), decision("U0ALICE"), off, "rc", event_last_modified=AT).allowed
+    bob_registered = package(registrant="arn:aws:sts::123456789012:assumed-role/DataScience/bob")
+    assert judge_chat_approval(bob_registered, decision("U0ALICE"), POLICY, "rc", event_last_modified=AT).allowed
