@@ -26,13 +26,14 @@ pytestmark = pytest.mark.e2e
 REVIEWER, AUTHOR, STRANGER, ALGO_LEAD = "U0REVIEWER", "U0AUTHOR", "U0STRANGER", "U0ALGOLEAD"
 #: the data scientist registers with the plain keys: the account's root (tests/e2e/test_gate_on_twin.py)
 AUTHOR_IAM = "arn:aws:iam::123456789012:root"
+REVIEWER_IAM = "arn:aws:iam::123456789012:user/reviewer"
 SLACK_POLICY = f"""
 [projects."{GROUP}".approval]
 slack = true
 
 [defaults.approval.slack_approvers]
-rc = ["{REVIEWER}", {{ user = "{AUTHOR}", iam = ["{AUTHOR_IAM}"] }}]
-algo = ["{ALGO_LEAD}"]
+rc = [{{ user = "{REVIEWER}", iam = ["{REVIEWER_IAM}"] }}, {{ user = "{AUTHOR}", iam = ["{AUTHOR_IAM}"] }}]
+algo = [{{ user = "{ALGO_LEAD}", iam = ["arn:aws:iam::123456789012:user/algo-lead"] }}]
 """
 
 

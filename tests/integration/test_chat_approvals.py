@@ -33,7 +33,10 @@ SLACK_POLICY = f"""
 slack = true
 
 [defaults.approval.slack_approvers]
-rc = ["{REVIEWER}", {{ user = "{AUTHOR}", iam = ["arn:aws:iam::{ACCOUNT}:user/{REGISTRANT}"] }}]
+rc = [
+  {{ user = "{REVIEWER}", iam = ["arn:aws:iam::{ACCOUNT}:user/reviewer"] }},
+  {{ user = "{AUTHOR}", iam = ["arn:aws:iam::{ACCOUNT}:user/{REGISTRANT}"] }},
+]
 """
 
 
@@ -255,3 +258,48 @@ def test_two_deliveries_of_the_same_submit_apply_it_once(world: DeployWorld, sla
     later = service.clock() + 61
     service.clock = lambda: later
     assert service.carry_out(job(arn)) == "approved"
+
+
+def test_a_decision_claimed_but_never_applied_does_not_lock_the_version(world: DeployWorld, slack: Any) -> None:
+    # GIVEN a reviewer's rejection claimed and leased, whose run then failed for good (DLQ)
+    service, _, _ = slack
+    arn = register_version(world.sagemaker)
+    pending = described(world, arn)["LastModifiedTime"].isoformat()
+    records = GateRecords(world.ledger.table_name)
+    lost = ChatDecision(arn, pending, "reject", AUTHOR, AUTHOR.lower(), "rc", "no", "V0:h0")
+    assert records.claim_chat_decision(lost) == lost
+    assert records.lease_chat_decision(lost, now=service.clock(), seconds=60)
+
+    # WHEN someone decides while that run may still be applying it: refused, nothing changes
+    assert service.carry_out(job(arn, request="V1:h1")) == "already_decided"
+    assert described(world, arn)["ModelApprovalStatus"] == "PendingManualApproval"
+
+    # THEN once its lease ran out and the version is still pending, a new decision takes over
+    later = service.clock() + 61
+    service.clock = lambda: later
+    assert service.carry_out(job(arn, request="V2:h2")) == "approved"
+    assert described(world, arn)["ModelApprovalStatus"] == "Approved"
+    # and the lost run's retry stands down: the version is decided, by someone else
+    assert service.carry_out(job(arn, AUTHOR, "reject", request="V0:h0")) == "already_decided"
+
+
+def test_a_redelivery_after_the_version_was_updated_finishes_the_audit_entry_once(
+    world: DeployWorld, slack: Any
+) -> None:
+    # GIVEN a submit whose run updated the version, then stopped before its audit entry (a timeout)
+    service, _, _ = slack
+    arn = register_version(world.sagemaker)
+    pending = described(world, arn)["LastModifiedTime"].isoformat()
+    records = GateRecords(world.ledger.table_name)
+    mine = ChatDecision(arn, pending, "approve", REVIEWER, "u0reviewer", "rc", "checked the metrics", "V1:h1")
+    assert records.claim_chat_decision(mine) == mine
+    role_client().update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+
+    # WHEN SQS delivers the same submit again (twice)
+    first, again = service.carry_out(job(arn)), service.carry_out(job(arn))
+
+    # THEN it is recorded as the decision it was, once, not as a refusal
+    assert (first, again) == ("approved", "approved")
+    entries = [(e.kind, e.actor) for e in AuditTrail(world.ledger.table_name).entries(GROUP)]
+    assert entries.count(("approved", "slack:U0REVIEWER (@u0reviewer)")) == 1
+    assert not [e for e in entries if e[0] == "refused"]

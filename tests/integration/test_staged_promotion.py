@@ -255,3 +255,40 @@ def test_a_duplicate_promotion_event_changes_nothing_twice(staged: DeployWorld, 
     assert first["action"] == "started"
     assert again == first  # the idempotency record answers
     assert len(staged.ledger.for_endpoint(PRODUCTION)) == 1
+
+
+def test_one_call_that_approves_and_asks_for_production_deploys_to_staging_and_refuses_the_rest(
+    staged: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    arn = register_version(staged.sagemaker)
+    staged.sagemaker.update_model_package(
+        ModelPackageArn=arn,
+        ModelApprovalStatus="Approved",
+        ModelLifeCycle={"Stage": "production", "StageStatus": "Approved", "StageDescription": "ship it"},
+    )
+    event = approval_event(staged.sagemaker, arn)
+    event["detail"]["UpdatedModelPackageFields"] = ["ModelApprovalStatus", "ModelLifeCycle"]
+
+    outcome = deployer(event)
+
+    assert outcome["action"] == "started"  # staging
+    assert outcome["next"]["action"] == "promotion_refused"
+    assert outcome["next"]["detail"].startswith("out of order")
+    assert staged.ledger.for_endpoint(PRODUCTION) == []
+    assert lifecycle_of(staged, arn)["StageStatus"] == "Refused"  # never left asking
+    assert tracker(endpoint_event(staged.sagemaker, STAGING))["action"] == "succeeded"
+    lifecycle = lifecycle_of(staged, arn)
+    assert (lifecycle["Stage"], lifecycle["StageStatus"]) == ("staging", "Deployed")
+
+
+def test_a_rolled_back_version_no_longer_says_it_serves(staged: DeployWorld, deployer: Any, tracker: Any) -> None:
+    live_everywhere(staged, deployer, tracker)
+    v2 = live_everywhere(staged, deployer, tracker)
+
+    deployer(set_approval(staged.sagemaker, v2, "Rejected", "bias found in production"))
+    for endpoint in (PRODUCTION, STAGING):
+        assert tracker(endpoint_event(staged.sagemaker, endpoint))["action"] == "succeeded"
+
+    lifecycle = lifecycle_of(staged, v2)
+    assert (lifecycle["Stage"], lifecycle["StageStatus"]) == ("production", "RolledBack")
+    assert lifecycle["StageDescription"].startswith("rejected; rolled back to v1 on")

@@ -15,7 +15,13 @@ AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
 POLICY = ApprovalPolicy.model_validate(
     {
         "slack": True,
-        "slack_approvers": {"rc": ["U0BOB", {"user": "U0ALICE", "iam": ["arn:aws:sts::*:assumed-role/*/alice"]}]},
+        "slack_approvers": {
+            "rc": [
+                {"user": "U0BOB", "iam": ["arn:aws:sts::*:assumed-role/*/bob"]},
+                {"user": "U0ALICE", "iam": ["arn:aws:sts::*:assumed-role/*/alice"]},
+                "U0CAROL",  # tied to no IAM identity: four eyes unprovable
+            ]
+        },
     }
 )
 
@@ -48,6 +54,8 @@ def test_an_approver_who_did_not_register_it_is_admitted_in_their_name() -> None
         ("another team", "not_an_approver"),
         ("slack off", "not_an_approver"),
         ("own version", "self_approval"),
+        ("approver tied to no IAM identity", "unknown_registrant"),
+        ("registrant unknown", "unknown_registrant"),
     ],
 )
 def test_refusals(case: str, refusal: str) -> None:
@@ -65,6 +73,10 @@ def test_refusals(case: str, refusal: str) -> None:
         team = "algo"
     elif case == "slack off":
         policy = POLICY.model_copy(update={"slack": False})
+    elif case == "approver tied to no IAM identity":
+        record = decision("U0CAROL")
+    elif case == "registrant unknown":
+        described = {**described, "CreatedBy": {}}
     else:
         record = decision("U0ALICE")
     verdict = judge_chat_approval(described, record, policy, team, event_last_modified=event)
@@ -76,3 +88,5 @@ def test_four_eyes_off_admits_a_self_approval_and_a_tied_person_approves_others_
     assert judge_chat_approval(package(), decision("U0ALICE"), off, "rc", event_last_modified=AT).allowed
     bob_registered = package(registrant="arn:aws:sts::123456789012:assumed-role/DataScience/bob")
     assert judge_chat_approval(bob_registered, decision("U0ALICE"), POLICY, "rc", event_last_modified=AT).allowed
+    # four eyes off: a person tied to no IAM identity may approve too
+    assert judge_chat_approval(package(), decision("U0CAROL"), off, "rc", event_last_modified=AT).allowed

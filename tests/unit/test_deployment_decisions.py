@@ -456,6 +456,8 @@ def test_deployable_now(package: dict[str, Any], stage: str | None, deployable: 
         ((dep(2),), "delete", "retire", False),
         ((dep(2), dep(3, S.IN_PROGRESS)), "delete", "no_rollback_target", True),  # v3 replaces it anyway
         ((dep(2, S.IN_PROGRESS),), "delete", "no_rollback_target", False),  # not live (yet): nothing to delete
+        ((dep(2), dep(3, S.QUEUED)), "delete", "no_rollback_target", False),  # queued v3 replaces it next
+        ((dep(2), dep(3, S.QUEUED)), "keep", "no_rollback_target", False),
     ],
 )
 def test_a_rejected_version_with_nothing_to_fall_back_to(

@@ -305,3 +305,14 @@ def test_every_stage_condition_names_the_guarded_stages_parameter() -> None:
     for logical in ("RegistrantPolicyrc", "ApproverPolicyrc", "PromoterPolicyalgo"):
         text = json.dumps(resources[logical]["Properties"]["PolicyDocument"])
         assert '"sagemaker:ModelLifeCycle:stage": {"Ref": "GuardedStages"}' in text, logical
+
+
+def test_the_validator_and_the_slack_function_decide_but_never_touch_a_stage(rendered: Rendered) -> None:
+    """The Slack function is behind an unauthenticated URL; neither it nor the validator ever sets a
+    stage: a promotion to production must come from a promoter, whom IAM alone decides."""
+    for function in ("ValidatorFunction", "SlackApprovalsFunction"):
+        documents = role(rendered, function)
+        assert allowed(documents, "sagemaker:UpdateModelPackage", RC_VERSION), function  # approve / reject
+        assert allowed(documents, "sagemaker:DescribeModelPackage", RC_VERSION), function
+        for stage in (PROMOTE_TO_PRODUCTION, PROMOTE_TO_STAGING, LIVE_IN_PRODUCTION):
+            assert not allowed(documents, "sagemaker:UpdateModelPackage", RC_VERSION, context=stage), function

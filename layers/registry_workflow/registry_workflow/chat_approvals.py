@@ -270,6 +270,10 @@ class ChatApprovals:
             return self._refuse(job, project, "no_such_version", "That version no longer exists.")
         status = package.get("ModelApprovalStatus")
         if status != PENDING:
+            latest = self._records().chat_decision(click.package_arn)
+            if latest is not None and latest.request_id == job.request_id and status == STATUS_OF[latest.decision]:
+                # this very submit was applied by an earlier delivery that stopped before the rest
+                return self._applied(job, project, click)
             return self._refuse(
                 job, project, "already_decided", f"Already {_already(status, package, self._records())}."
             )
@@ -285,14 +289,20 @@ class ChatApprovals:
                 return self._refuse(
                     job, project, "self_approval", f"You registered v{click.version}: someone else must approve it."
                 )
+            if verdict.refusal == "unknown_registrant":
+                return self._refuse(job, project, "unknown_registrant", f"Not approved: {verdict.reason}.")
         kept = self._records().claim_chat_decision(mine)
         if kept.request_id != mine.request_id:
-            return self._refuse(job, project, "already_decided", f"Already {PAST[kept.decision]} by {kept.who}.")
-        if not self._records().lease_chat_decision(mine, self.clock(), LEASE_SECONDS):
+            # the version is still pending: the kept decision was never applied; taken over only when
+            # its run is over (lease run out, or never leased), else it is being applied now
+            if not self._records().take_over_chat_decision(kept, mine, self.clock(), LEASE_SECONDS):
+                return self._refuse(job, project, "already_decided", f"Already {PAST[kept.decision]} by {kept.who}.")
+            logger.warning("an unapplied slack decision taken over", extra={"package_arn": click.package_arn})
+        elif not self._records().lease_chat_decision(mine, self.clock(), LEASE_SECONDS):
             # another delivery of this very submit is applying it (or crashed less than a lease ago)
             logger.info("decision applied by another delivery", extra={"package_arn": click.package_arn})
             return "in_progress"
-        description = f"{PAST[click.decision]} in Slack by {click.who_short} ({team}): {job.reason}"
+        description = _description(click, team, job.reason)
         try:
             (self.sagemaker or aws.client("sagemaker")).update_model_package(
                 ModelPackageArn=click.package_arn,
@@ -301,11 +311,21 @@ class ChatApprovals:
             )
         except (ClientError, BotoCoreError) as exc:
             raise aws.as_operation_error("sagemaker:UpdateModelPackage", exc) from exc
+        return self._applied(job, project, click)
+
+    def _applied(self, job: Job, project: Project, click: Click) -> str:
+        """After UpdateModelPackage: the audit entry, the message updated (each once, a retry included)."""
+        description = _description(click, project.team, job.reason)
         self._audit(job, project, "decided", description)
         metrics.add_metric(name="ChatDecisions", unit="Count", value=1)
         logger.info(
             "decided in slack",
-            extra={"package_arn": click.package_arn, "decision": click.decision, "user": click.user, "team": team},
+            extra={
+                "package_arn": click.package_arn,
+                "decision": click.decision,
+                "user": click.user,
+                "team": project.team,
+            },
         )
         icon = ":white_check_mark:" if click.decision == "approve" else ":x:"
         self._update_message(
@@ -629,6 +649,11 @@ def _post_response(url: str, body: dict[str, Any]) -> None:
 # --- the function's entry ---------------------------------------------------------------------------
 
 _service: ChatApprovals | None = None
+
+
+def _description(click: Click, team: str, reason: str) -> str:
+    """The version's ApprovalDescription for a decision made in Slack."""
+    return f"{PAST[click.decision]} in Slack by {click.who_short} ({team}): {reason}"
 
 
 def handle(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ SLACK_POLICY = f"""
 slack = true
 
 [defaults.approval.slack_approvers]
-algo = ["{SLACK_REVIEWER}"]
+algo = [{{ user = "{SLACK_REVIEWER}", iam = ["arn:aws:iam::123456789012:user/reviewer"] }}]
 """
 #: the project shown with two stages (the repository's config keeps one stage for every project)
 STAGED_GROUP = "rc-anti-money-laundering"

@@ -91,6 +91,17 @@ class ModelPackageDetail(BaseModel):
         )
 
     @property
+    def lifecycle_asked_with_approval(self) -> bool:
+        """One update both approved the version and asked for a stage (`StageStatus` Approved)."""
+        fields = set(self.updated_fields or [])
+        lifecycle = self.lifecycle
+        return (
+            {"ModelLifeCycle", "ModelApprovalStatus"} <= fields
+            and lifecycle is not None
+            and (lifecycle.stage_status == "Approved")
+        )
+
+    @property
     def metadata_only(self) -> bool:
         """Only CustomerMetadataProperties changed: a stamp, e.g. the validator's own."""
         return bool(self.updated_fields) and set(self.updated_fields or []) <= {"CustomerMetadataProperties"}

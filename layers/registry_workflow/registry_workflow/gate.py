@@ -248,10 +248,28 @@ def judge_chat_approval(
         return ApprovalVerdict(
             registrant_name, approver, "not_an_approver", f"{approver} is not an approver for {team}"
         )
-    if policy.distinct_approver and registrant is not None and person.iam and _allowed(registrant, person.iam):
-        return ApprovalVerdict(
-            registrant_name, approver, "self_approval", f"approved by its own registrant ({approver})"
-        )
+    if policy.distinct_approver:
+        # four eyes as for any approval: provable only when config ties the Slack user to the IAM
+        # identities they register with, and the registrant is known
+        if not person.iam:
+            return ApprovalVerdict(
+                registrant_name,
+                approver,
+                "unknown_registrant",
+                f"{approver} is not tied to an IAM identity (approval.slack_approvers: iam = [...]): "
+                "four eyes unprovable",
+            )
+        if registrant is None:
+            return ApprovalVerdict(
+                registrant_name,
+                approver,
+                "unknown_registrant",
+                "registered by an unknown identity: four eyes unprovable",
+            )
+        if _allowed(registrant, person.iam):
+            return ApprovalVerdict(
+                registrant_name, approver, "self_approval", f"approved by its own registrant ({approver})"
+            )
     return ApprovalVerdict(registrant_name, approver)
 
 
@@ -411,6 +429,50 @@ class GateRecords(LedgerTableStore):
                     ":mine": {"S": decision.request_id},
                     ":now": {"N": repr(now)},
                     ":until": {"N": repr(now + seconds)},
+                },
+            )
+        except ClientError as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise aws.as_operation_error("dynamodb:UpdateItem", exc) from exc
+            return False
+        except BotoCoreError as exc:
+            raise aws.as_operation_error("dynamodb:UpdateItem", exc) from exc
+        return True
+
+    def take_over_chat_decision(self, kept: ChatDecision, mine: ChatDecision, now: float, seconds: float) -> bool:
+        """Replace a kept decision that was never applied (the version is still pending) with `mine`, leased.
+
+        Only a claim whose lease ran out (its run failed or crashed while applying it) or that was
+        never leased for `seconds` after it was made (its run died between claiming and leasing): a
+        claim in the middle of being applied keeps the version. One conditional write: of two
+        takers one wins; the claim's own run, retried later, finds another request and stands down.
+        """
+        before = datetime.fromtimestamp(now - seconds, UTC).isoformat()
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": _pk(mine.package_arn)}, "sk": {"S": f"{CHAT_PREFIX}{mine.pending_since}"}},
+                UpdateExpression=(
+                    "SET decision = :decision, slack_user = :user, slack_name = :name, team = :team, "
+                    "reason = :reason, request_id = :mine, lease_until = :until, #at = :at"
+                ),
+                ConditionExpression=(
+                    "request_id = :theirs AND "
+                    "(lease_until < :now OR (attribute_not_exists(lease_until) AND #at < :before))"
+                ),
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={
+                    ":decision": {"S": mine.decision},
+                    ":user": {"S": mine.slack_user},
+                    ":name": {"S": mine.slack_name},
+                    ":team": {"S": mine.team},
+                    ":reason": {"S": mine.reason},
+                    ":mine": {"S": mine.request_id},
+                    ":theirs": {"S": kept.request_id},
+                    ":now": {"N": repr(now)},
+                    ":until": {"N": repr(now + seconds)},
+                    ":at": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
+                    ":before": {"S": before},
                 },
             )
         except ClientError as exc:

@@ -109,6 +109,17 @@ class StagePolicy(DeployPolicy):
     #: next stage accepts it (at most a week)
     soak_minutes: Annotated[int, Field(ge=0, le=10080)] = 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_enabled(cls, data: object) -> object:
+        if isinstance(data, dict) and "enabled" in data:
+            raise PydanticCustomError(
+                "stage_enabled",
+                "a stage has no enabled key: deploy.enabled = false turns the whole project's deployment off",
+                {"field": "enabled"},
+            )
+        return data
+
 
 class NotifyPolicy(BaseModel):
     """Where messages about a project go; empty means the stack's defaults."""

@@ -33,6 +33,10 @@ STAGE_APPROVED = "Approved"
 STAGE_DEPLOYED = "Deployed"
 #: written when a promotion of a version live in no stage is refused (it is nowhere to go back to)
 STAGE_REFUSED = "Refused"
+#: written when a version rejected while live in a stage was rolled back there
+STAGE_ROLLED_BACK = "RolledBack"
+#: written when a rejected version's endpoint was deleted (nothing to fall back to)
+STAGE_RETIRED = "Retired"
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,9 @@ def plan_rollback(
             why = "rejected while being deployed: nothing to roll back to if it goes live"
             return Decision("no_rollback_target", rejected, why)
         why = "rejected version is live and no earlier succeeded, still approved version exists"
+        queued = newest_first(d for d in state.queued if d.kind == "deploy")
+        if queued:  # an approval waits for the endpoint: it replaces the rejected version next
+            return Decision("no_rollback_target", rejected, f"{why}; v{queued[0].version}, queued, replaces it next")
         if without_fallback == "delete" and state.in_progress is None:
             return Decision("retire", rejected, f"{why}: endpoint deleted (on_reject_without_fallback = delete)")
         return Decision("no_rollback_target", rejected, why, notify=True)
@@ -398,7 +405,7 @@ def lifecycle_stage(package: dict[str, Any]) -> tuple[str | None, str | None]:
 def should_mark_deployed(package: dict[str, Any], stage_names: list[str], stage: str) -> bool:
     """Whether going live in `stage` moves the version's ModelLifeCycle there (never backwards, never twice)."""
     current, status = lifecycle_stage(package)
-    if current not in stage_names:
+    if current not in stage_names or status == STAGE_REFUSED:  # a refused request says where it is not
         return True
     if (current, status) == (stage, STAGE_DEPLOYED):
         return False

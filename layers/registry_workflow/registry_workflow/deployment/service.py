@@ -64,6 +64,8 @@ from registry_workflow.deployment.decisions import (
     STAGE_APPROVED,
     STAGE_DEPLOYED,
     STAGE_REFUSED,
+    STAGE_RETIRED,
+    STAGE_ROLLED_BACK,
     Decision,
     StageView,
     is_deployable,
@@ -212,13 +214,6 @@ class DeploymentService:
 
     # --- approvals -------------------------------------------------------------------------
 
-    def on_approval_change(self, project: Project, package_arn: str, trigger: str) -> Outcome:
-        """Re-read the version and act on what it is now: Approved → deploy, Rejected → roll back."""
-        package = self.describe_package(package_arn)
-        if package.get("ModelApprovalStatus") == REJECTED:
-            return self.reject(project, package, trigger)
-        return self.approve(project, package, trigger)
-
     def approve(self, project: Project, package: dict[str, Any], trigger: str, stage: Stage | None = None) -> Outcome:
         """An approval (or a promotion, for a later `stage`): deploy it, queue it, or record why not.
 
@@ -339,13 +334,8 @@ class DeploymentService:
         A version live in no stage keeps the stage it asked for, `Refused`: never `Approved` again.
         """
         stage, status = (where, STAGE_DEPLOYED) if where else (asked, STAGE_REFUSED)
-        if not stage:
-            return
-        try:
-            self.endpoints.set_lifecycle(arn, stage, status, why)
-        except RegistryWorkflowError as exc:
-            metrics.add_metric(name="LifecycleWriteFailures", unit="Count", value=1)
-            logger.warning("ModelLifeCycle not set back", extra={"package_arn": arn, "reason": str(exc)})
+        if stage:
+            self._write_lifecycle(arn, stage, status, why)
 
     def _roll_back(
         self,
@@ -448,6 +438,8 @@ class DeploymentService:
                 failure_reason="rejected; endpoint deleted: nothing approved to fall back to",
             )
         metrics.add_metric(name="EndpointsRetired", unit="Count", value=1)
+        if project.is_staged:
+            self._mark_taken_down(stage, record.package_arn, STAGE_RETIRED, "endpoint deleted")
         self._notify(
             "retired",
             project,
@@ -520,6 +512,8 @@ class DeploymentService:
             outcome = self._close(project, decision.record, description)
             if outcome.action == "duplicate":
                 return outcome
+        if "retired" in actions_of(outcome):  # the endpoint was deleted after it was read
+            description = self.endpoints.describe_endpoint(endpoint)
         if decisions.status_of(description) == "InService":
             outcome = _then(outcome, self._start_next(project, stage, description))
         return outcome
@@ -659,18 +653,33 @@ class DeploymentService:
             self._set_lifecycle_back(record.package_arn, previous, f"promotion to {stage.name} failed: {reason}")
 
     def _mark_deployed(self, project: Project, stage: Stage, record: Deployment, package: dict[str, Any]) -> None:
-        """Staged projects: the version's ModelLifeCycle says where it now serves (never moved backwards)."""
-        if not project.is_staged or record.kind != "deploy":
+        """Staged projects: the version's ModelLifeCycle says where it now serves (never moved backwards).
+
+        A rollback also says so of the version it undid: `RolledBack` where it was rejected live.
+        """
+        if not project.is_staged:
             return
-        if not decisions.should_mark_deployed(package, [s.name for s in project.stages], stage.name):
-            return
-        try:
-            self.endpoints.set_lifecycle(
-                record.package_arn, stage.name, STAGE_DEPLOYED, f"live on {stage.endpoint} ({record.deployment_id})"
+        if decisions.should_mark_deployed(package, [s.name for s in project.stages], stage.name):
+            why = f"live on {stage.endpoint} ({record.deployment_id})"
+            self._write_lifecycle(record.package_arn, stage.name, STAGE_DEPLOYED, why)
+        if record.kind == "rollback" and record.previous_package_arn:
+            self._mark_taken_down(
+                stage, record.previous_package_arn, STAGE_ROLLED_BACK, f"rolled back to v{record.version}"
             )
+
+    def _mark_taken_down(self, stage: Stage, arn: str, status: str, why: str) -> None:
+        """The rejected version's ModelLifeCycle, where it said it served in `stage`: no longer there."""
+        stage_name, _ = decisions.lifecycle_stage(self.describe_package(arn))
+        if stage_name == stage.name:
+            self._write_lifecycle(arn, stage.name, status, f"rejected; {why} on {stage.endpoint}")
+
+    def _write_lifecycle(self, arn: str, stage: str, status: str, why: str) -> None:
+        """Best effort: the ledger is the record; a failed write is counted and logged."""
+        try:
+            self.endpoints.set_lifecycle(arn, stage, status, why)
         except RegistryWorkflowError as exc:
             metrics.add_metric(name="LifecycleWriteFailures", unit="Count", value=1)
-            logger.warning("ModelLifeCycle not updated", extra={"package_arn": record.package_arn, "reason": str(exc)})
+            logger.warning("ModelLifeCycle not updated", extra={"package_arn": arn, "reason": str(exc)})
 
     def _roll_back_rejected(
         self, project: Project, stage: Stage, record: Deployment, package: dict[str, Any]

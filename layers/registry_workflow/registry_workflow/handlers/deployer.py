@@ -14,6 +14,7 @@ what exists is reused, and an update SageMaker already accepted is not made agai
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from registry_workflow import audit
@@ -54,6 +55,21 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     )
 
 
+def _promote(
+    service: DeploymentService,
+    gate: Gatekeeper,
+    project: Project,
+    detail: ModelPackageDetail,
+    package: dict[str, Any],
+    key: dict[str, Any],
+) -> Outcome:
+    gate.record_promotion(detail, package)
+    outcome = service.promote(project, package, f"promotion:{key['last_modified']}")
+    if outcome.action == "promotion_refused":
+        gate.record_promotion_refused(detail, outcome.detail)
+    return outcome
+
+
 def _process(
     *, key: dict[str, Any], project: Project, detail: ModelPackageDetail, deadline: Deadline
 ) -> dict[str, Any]:
@@ -68,10 +84,7 @@ def _process(
     if detail.promotion_asked:
         if not project.is_staged:
             return ignored("promotion asked of a project with one stage")
-        gate.record_promotion(detail, package)
-        outcome = service.promote(project, package, f"promotion:{key['last_modified']}")
-        if outcome.action == "promotion_refused":
-            gate.record_promotion_refused(detail, outcome.detail)
+        outcome = _promote(service, gate, project, detail, package, key)
     elif status == REJECTED:
         # whatever the event said: a rejected version must not stay live, in any stage
         outcome = service.reject_everywhere(project, package, trigger)
@@ -80,6 +93,10 @@ def _process(
         if refused is not None:
             return refused.as_dict()
         outcome = service.approve(project, package, trigger)
+        if project.is_staged and detail.lifecycle_asked_with_approval:
+            # one call approved it and asked for a later stage: it goes to the first stage now, and
+            # the promotion is judged (refused: not live there yet) so it is never left pending
+            outcome = replace(outcome, next=_promote(service, gate, project, detail, package, key))
     else:
         # a rejection overtaken by a new approval (its own event follows), or nothing to act on:
         # the gate is never applied to an approval this event did not announce
