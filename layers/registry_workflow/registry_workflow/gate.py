@@ -31,9 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from registry_workflow import aws
 from registry_workflow.ledger_table import LedgerTableStore
 
 if TYPE_CHECKING:
@@ -383,14 +380,14 @@ class GateRecords(LedgerTableStore):
         """Store the verdict unless one is stored already; the stored one wins (a retry agrees)."""
         item = {"pk": {"S": _pk(package_arn)}, "sk": {"S": f"APPROVAL#{approved_at}"}}
         item |= {k: {"S": v} for k, v in verdict.as_item().items()}
-        try:
-            self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if aws.error_code(exc) != "ConditionalCheckFailedException":
-                raise aws.as_operation_error("dynamodb:PutItem", exc) from exc
+        if not self._conditional(
+            "PutItem",
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk)",
+        ):
             return self.approval(package_arn, approved_at) or verdict
-        except BotoCoreError as exc:
-            raise aws.as_operation_error("dynamodb:PutItem", exc) from exc
         return verdict
 
     def claim_chat_decision(self, decision: ChatDecision) -> ChatDecision:
@@ -400,17 +397,15 @@ class GateRecords(LedgerTableStore):
         first decision back; a retry of the same request (same `request_id`) gets its own, as kept
         (never rewritten: its lease stays).
         """
-        try:
-            self.client.put_item(
-                TableName=self.table_name, Item=decision.as_item(), ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as exc:
-            if aws.error_code(exc) != "ConditionalCheckFailedException":
-                raise aws.as_operation_error("dynamodb:PutItem", exc) from exc
+        if not self._conditional(
+            "PutItem",
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=decision.as_item(),
+            ConditionExpression="attribute_not_exists(pk)",
+        ):
             item = self._get(decision.package_arn, f"{CHAT_PREFIX}{decision.pending_since}")
             return ChatDecision.from_item(decision.package_arn, item) if item else decision
-        except BotoCoreError as exc:
-            raise aws.as_operation_error("dynamodb:PutItem", exc) from exc
         return decision
 
     def lease_chat_decision(self, decision: ChatDecision, now: float, seconds: float) -> bool:
@@ -419,25 +414,19 @@ class GateRecords(LedgerTableStore):
         A replayed request or SQS's at-least-once delivery can hand the same claimed decision to two
         workers at once; the lease lets one apply it. A lease outlives a crash by `seconds` only.
         """
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": _pk(decision.package_arn)}, "sk": {"S": f"{CHAT_PREFIX}{decision.pending_since}"}},
-                UpdateExpression="SET lease_until = :until",
-                ConditionExpression="request_id = :mine AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-                ExpressionAttributeValues={
-                    ":mine": {"S": decision.request_id},
-                    ":now": {"N": repr(now)},
-                    ":until": {"N": repr(now + seconds)},
-                },
-            )
-        except ClientError as exc:
-            if aws.error_code(exc) != "ConditionalCheckFailedException":
-                raise aws.as_operation_error("dynamodb:UpdateItem", exc) from exc
-            return False
-        except BotoCoreError as exc:
-            raise aws.as_operation_error("dynamodb:UpdateItem", exc) from exc
-        return True
+        return self._conditional(
+            "UpdateItem",
+            self.client.update_item,
+            TableName=self.table_name,
+            Key={"pk": {"S": _pk(decision.package_arn)}, "sk": {"S": f"{CHAT_PREFIX}{decision.pending_since}"}},
+            UpdateExpression="SET lease_until = :until",
+            ConditionExpression="request_id = :mine AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            ExpressionAttributeValues={
+                ":mine": {"S": decision.request_id},
+                ":now": {"N": repr(now)},
+                ":until": {"N": repr(now + seconds)},
+            },
+        )
 
     def take_over_chat_decision(self, kept: ChatDecision, mine: ChatDecision, now: float, seconds: float) -> bool:
         """Replace a kept decision that was never applied (the version is still pending) with `mine`, leased.
@@ -448,40 +437,33 @@ class GateRecords(LedgerTableStore):
         takers one wins; the claim's own run, retried later, finds another request and stands down.
         """
         before = datetime.fromtimestamp(now - seconds, UTC).isoformat()
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": _pk(mine.package_arn)}, "sk": {"S": f"{CHAT_PREFIX}{mine.pending_since}"}},
-                UpdateExpression=(
-                    "SET decision = :decision, slack_user = :user, slack_name = :name, team = :team, "
-                    "reason = :reason, request_id = :mine, lease_until = :until, #at = :at"
-                ),
-                ConditionExpression=(
-                    "request_id = :theirs AND "
-                    "(lease_until < :now OR (attribute_not_exists(lease_until) AND #at < :before))"
-                ),
-                ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues={
-                    ":decision": {"S": mine.decision},
-                    ":user": {"S": mine.slack_user},
-                    ":name": {"S": mine.slack_name},
-                    ":team": {"S": mine.team},
-                    ":reason": {"S": mine.reason},
-                    ":mine": {"S": mine.request_id},
-                    ":theirs": {"S": kept.request_id},
-                    ":now": {"N": repr(now)},
-                    ":until": {"N": repr(now + seconds)},
-                    ":at": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
-                    ":before": {"S": before},
-                },
-            )
-        except ClientError as exc:
-            if aws.error_code(exc) != "ConditionalCheckFailedException":
-                raise aws.as_operation_error("dynamodb:UpdateItem", exc) from exc
-            return False
-        except BotoCoreError as exc:
-            raise aws.as_operation_error("dynamodb:UpdateItem", exc) from exc
-        return True
+        return self._conditional(
+            "UpdateItem",
+            self.client.update_item,
+            TableName=self.table_name,
+            Key={"pk": {"S": _pk(mine.package_arn)}, "sk": {"S": f"{CHAT_PREFIX}{mine.pending_since}"}},
+            UpdateExpression=(
+                "SET decision = :decision, slack_user = :user, slack_name = :name, team = :team, "
+                "reason = :reason, request_id = :mine, lease_until = :until, #at = :at"
+            ),
+            ConditionExpression=(
+                "request_id = :theirs AND (lease_until < :now OR (attribute_not_exists(lease_until) AND #at < :before))"
+            ),
+            ExpressionAttributeNames={"#at": "at"},
+            ExpressionAttributeValues={
+                ":decision": {"S": mine.decision},
+                ":user": {"S": mine.slack_user},
+                ":name": {"S": mine.slack_name},
+                ":team": {"S": mine.team},
+                ":reason": {"S": mine.reason},
+                ":mine": {"S": mine.request_id},
+                ":theirs": {"S": kept.request_id},
+                ":now": {"N": repr(now)},
+                ":until": {"N": repr(now + seconds)},
+                ":at": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
+                ":before": {"S": before},
+            },
+        )
 
     def chat_decision(self, package_arn: str) -> ChatDecision | None:
         """The latest decision made in Slack on this version (sort keys are ISO times)."""

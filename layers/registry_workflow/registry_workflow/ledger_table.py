@@ -73,3 +73,16 @@ class LedgerTableStore:
             return method(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise aws.as_operation_error(f"dynamodb:{operation}", exc) from exc
+
+    @staticmethod
+    def _conditional(operation: str, method: Any, **kwargs: Any) -> bool:
+        """A conditional write: True when written, False when its condition failed; other errors typed."""
+        try:
+            method(**kwargs)
+        except ClientError as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise aws.as_operation_error(f"dynamodb:{operation}", exc) from exc
+            return False
+        except BotoCoreError as exc:
+            raise aws.as_operation_error(f"dynamodb:{operation}", exc) from exc
+        return True
