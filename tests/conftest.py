@@ -11,12 +11,17 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+from registry_workflow.local import botocore_models
 
 # helper modules the test modules import by name (`from deploy_support import ...`) before any
 # `pytest_plugins` line could register them: rewrite their asserts too (pytest warns otherwise)
 pytest.register_assert_rewrite(
     "deploy_support", "handler_loader", "registry_fixtures", "slack_stub", "twin_process", "workflow_steps"
 )
+
+# every Session of a test process (moto's clients, the twin's, a CLI run in-process) reads each
+# botocore service model once, not once per Session (registry_workflow/local/botocore_models.py)
+botocore_models.install()
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"

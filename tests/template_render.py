@@ -12,10 +12,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from conftest import REPO
 from registry_workflow.config import parse_config
-from registry_workflow.local.template import _CfnLoader, _Resolver, expand_for_each, list_parameters
+from registry_workflow.local.template import _Resolver, expand_for_each, list_parameters, read_template
 
 REGION, ACCOUNT = "ap-northeast-1", "123456789012"
 STAND_IN = "x" * 100
@@ -54,7 +53,7 @@ def render(env_text: str, *, stand_ins: bool = True) -> Rendered:
     from samtranslator.translator.transform import transform
 
     config = parse_config(env_text)
-    raw = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+    raw = read_template(REPO / "template.yaml")
     parameters = {k: str(v.get("Default", "")) for k, v in raw["Parameters"].items()}
     parameters |= {
         "ManagedTeams": ",".join(config.teams),

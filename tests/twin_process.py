@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import os
 import re
@@ -11,7 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +22,11 @@ import boto3
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 _REVIEWER_LOCK = threading.Lock()
+_CLIENTS_LOCK = threading.Lock()
+#: one in-process CLI run at a time: it sets the process's environment and working directory
+_CLI_LOCK = threading.Lock()
+#: variables of the test process a user of the twin does not have
+_NOT_THE_USERS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_SESSION_TOKEN")
 
 
 @dataclass
@@ -31,6 +38,8 @@ class RunningTwin:
     output: IO[str]
     region: str = "us-east-1"
     _reviewer: dict[str, str] | None = None
+    _sessions: dict[bool, Any] = field(default_factory=dict)
+    _clients: dict[tuple[str, bool], Any] = field(default_factory=dict)
 
     def stop(self, stop_signal: int = signal.SIGTERM) -> str:
         """One SIGTERM (or `stop_signal`: SIGINT is Ctrl-C), wait, and return everything the twin printed."""
@@ -49,11 +58,19 @@ class RunningTwin:
         return True
 
     def client(self, service: str, *, as_reviewer: bool = False) -> Any:
+        """A client of this twin, as its user or as the reviewer; one per (service, person), made once."""
         keys = self.reviewer() if as_reviewer else {}
-        return boto3.session.Session(
-            aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID", "testing"),
-            aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY", "testing"),
-        ).client(service, endpoint_url=self.url, region_name=self.region)
+        with _CLIENTS_LOCK:  # boto3 sessions are not thread-safe while they build a client
+            made = self._clients.get((service, as_reviewer))
+            if made is None:
+                if as_reviewer not in self._sessions:
+                    self._sessions[as_reviewer] = boto3.session.Session(
+                        aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID", "testing"),
+                        aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY", "testing"),
+                    )
+                made = self._sessions[as_reviewer].client(service, endpoint_url=self.url, region_name=self.region)
+                self._clients[(service, as_reviewer)] = made
+            return made
 
     def reviewer(self) -> dict[str, str]:
         """Credentials of a second person (an IAM user of the twin): the gate refuses self-approval."""
@@ -90,6 +107,24 @@ class RunningTwin:
             cwd=REPO,
         )
 
+    def read(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The same CLI command as `cli`, run in this process: for the reads a test polls.
+
+        A `registry-workflow` process costs about 0.6 s of CPU (interpreter, imports, clients);
+        a test that polls `status` or `history` every 0.1 s spent a core on it, starving the twin
+        it waits for. The commands a test is about stay in their own process (`cli`); the README
+        walkthrough and the CLI tests run `status` and `history` as processes too.
+        """
+        from click.testing import CliRunner
+        from registry_workflow.cli import main
+
+        options = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}
+        with _CLI_LOCK, contextlib.chdir(REPO):
+            # the process's variables the user's shell would not have are unset for the run, as `cli` drops them
+            env: dict[str, str | None] = {**dict.fromkeys(_NOT_THE_USERS), **self.env}
+            result = CliRunner(env=env, **options).invoke(main, list(args), catch_exceptions=False)
+        return subprocess.CompletedProcess(["registry-workflow", *args], result.exit_code, result.stdout, result.stderr)
+
     def control(self, path: str, body: str = "") -> None:
         request = urllib.request.Request(f"{self.control_url}{path}", data=body.encode(), method="POST")
         urllib.request.urlopen(request, timeout=10)
@@ -112,7 +147,7 @@ def start_twin(workdir: Path, *extra_args: str, region: str = "us-east-1") -> Ru
         "AWS_DEFAULT_REGION": region,
         "PYTHONUNBUFFERED": "1",
     }
-    for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_SESSION_TOKEN"):
+    for key in _NOT_THE_USERS:
         env.pop(key, None)
     output = (workdir / "twin.log").open("w+")
     process = subprocess.Popen(

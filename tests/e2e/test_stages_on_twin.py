@@ -44,7 +44,7 @@ def twin(tmp_path: Path) -> Any:
 
 
 def status(twin: RunningTwin) -> dict[str, dict[str, Any]]:
-    result = twin.cli("status", "--json")
+    result = twin.read("status", "--json")
     assert result.returncode == 0, result.stderr
     return {row["stage"]: row for row in json.loads(result.stdout) if row["group"] == GROUP}
 

@@ -41,10 +41,9 @@ def record(
 
 
 def test_template_table_matches_the_code() -> None:
-    import yaml
-    from registry_workflow.local.template import _CfnLoader
+    from registry_workflow.local.template import read_template
 
-    resources = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)["Resources"]
+    resources = read_template(REPO / "template.yaml")["Resources"]
     props = resources["LedgerTable"]["Properties"]
     expected = table_definition()
     assert props["KeySchema"] == expected["KeySchema"]

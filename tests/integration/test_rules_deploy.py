@@ -129,10 +129,9 @@ def test_tracker_sweeps_every_five_minutes_with_the_standard_scheduled_event() -
 
 
 def test_the_sweep_rule_may_dead_letter_to_the_tracker_queue() -> None:
-    import yaml
-    from registry_workflow.local.template import _CfnLoader
+    from registry_workflow.local.template import read_template
 
-    raw = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+    raw = read_template(REPO / "template.yaml")
     [statement] = raw["Resources"]["TrackerDLQPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     sources = [s["Fn::Sub"] for s in statement["Condition"]["ArnEquals"]["aws:SourceArn"]]
     assert any(s.endswith("rule/registry-workflow-${Stage}-sweep-deployments") for s in sources)

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import layer_contents
 import pytest
-import yaml
 from conftest import REPO
-from registry_workflow.local.template import _CfnLoader
+from registry_workflow.local.template import read_template
 
 #: installed in .venv, absent from Lambda's python3.12 runtime and from layers/registry_workflow
 NOT_IN_LAMBDA = ("aws_xray_sdk", "awscrt", "moto", "click", "yaml", "werkzeug", "flask", "samcli", "pytest")
@@ -142,7 +141,7 @@ def test_the_selection_skips_type_checking_imports_and_follows_lazy_ones(tmp_pat
 
 
 def test_sam_builds_the_layer_with_its_makefile_for_arm64() -> None:
-    template = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+    template = read_template(REPO / "template.yaml")
     layer = template["Resources"]["SharedLayer"]
     makefile = (LAYER_SOURCE / "Makefile").read_text()
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from conftest import REPO
 from registry_workflow.config import load_config
-from registry_workflow.local.template import _CfnLoader, expand_for_each, list_parameters, load_template
+from registry_workflow.local.template import expand_for_each, list_parameters, load_template, read_template
 
 
 def raw_template() -> dict[str, Any]:
     """template.yaml as written, its Fn::ForEach loops expanded over the parameter defaults."""
-    raw = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)
+    raw = read_template(REPO / "template.yaml")
     defaults = {k: str(v.get("Default", "")) for k, v in raw["Parameters"].items()}
     return expand_for_each(raw, list_parameters(raw, defaults))
 

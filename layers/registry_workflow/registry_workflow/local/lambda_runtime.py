@@ -34,8 +34,9 @@ from registry_workflow.local.template import ACCOUNT, DEFAULT_REGION, load_handl
 
 #: Lambda's init phase may take 10 s; a loaded 2-core laptop starting ten environments needs more
 INIT_TIMEOUT_SECONDS = 60.0
-#: third-party libraries the forkserver imports once, so environments start warm (never our own
-#: modules: those are imported inside each environment, after its variables are set)
+#: third-party libraries the forkserver imports once, so environments start warm (never the
+#: workflow's own modules: those are imported inside each environment, after its variables are
+#: set; the twin's `preload` reads no variable)
 PRELOAD = [
     "boto3",
     "botocore.session",
@@ -47,6 +48,7 @@ PRELOAD = [
     "aws_lambda_powertools.utilities.idempotency",
     "aws_lambda_powertools.utilities.typing",
     "registry_workflow.local.lambda_runtime",
+    "registry_workflow.local.preload",  # botocore's service models, read once for every environment
 ]
 #: inherited variables an environment drops before it sets its function's own (like Lambda,
 #: a function sees its configuration, not the operator's shell)
@@ -119,6 +121,8 @@ class ExecutionEnvironment:
         child_end.close()
         lifeline.close()
         self._ready = False
+        self._stopped = False
+        self._stop_lock = threading.Lock()
 
     @property
     def pid(self) -> int | None:
@@ -145,15 +149,23 @@ class ExecutionEnvironment:
         return Invocation(ok, json.loads(payload) if ok else None, error, self.pid)
 
     def stop(self) -> None:
-        """Reclaim the environment (what Lambda does to an idle one, or after a timeout)."""
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(2)
+        """Reclaim the environment (what Lambda does to an idle one, or after a timeout).
+
+        Safe to call twice and from two threads at once: the twin stopping reclaims every
+        environment while an invocation thread may be reclaiming the one it timed out on.
+        """
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
             if self.process.is_alive():
-                self.process.kill()
+                self.process.terminate()
                 self.process.join(2)
-        self._conn.close()
-        self._lifeline.close()
+                if self.process.is_alive():
+                    self.process.kill()
+                    self.process.join(2)
+            self._conn.close()
+            self._lifeline.close()
 
     def _lost(self, error: str) -> Invocation:
         pid = self.pid

@@ -38,7 +38,7 @@ from registry_workflow.events import (
     event_time,
     to_event_spelling,
 )
-from registry_workflow.local import moto_fixes
+from registry_workflow.local import botocore_models, moto_fixes
 from registry_workflow.local.lambda_runtime import (
     ExecutionEnvironment,
     FunctionRuntime,
@@ -54,6 +54,7 @@ from registry_workflow.local.template import (
     Template,
     load_template,
     pattern_matches,
+    read_template,
 )
 
 __all__ = ["LambdaContext", "Outcome", "Twin", "TwinLog", "endpoint_event", "model_package_event", "twin_region"]
@@ -169,6 +170,9 @@ class Twin:
         self._unsubscribe: Callable[[], None] | None = None
         self._saved_env: dict[str, str | None] = {}
         self._started: list[str] = []
+        self._session: Any = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -190,6 +194,7 @@ class Twin:
         return self
 
     def _start(self) -> None:
+        botocore_models.install()  # this process's clients (the twin's, a demo's, a test's) read each model once
         moto_fixes.behaviour.transition_seconds = self.transition_seconds
         self.aws.start()
         self._started.append("aws")
@@ -280,9 +285,17 @@ class Twin:
     # --- resources of template.yaml ---------------------------------------------------------------
 
     def _client(self, service: str) -> Any:
-        import boto3
+        """This twin's own client for `service` (one session, one client per service: building them is slow)."""
+        with self._clients_lock:
+            client = self._clients.get(service)
+            if client is None:
+                import boto3
 
-        return boto3.session.Session().client(service, endpoint_url=self.url, region_name=self.region)  # type: ignore[call-overload]
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                client = self._session.client(service, endpoint_url=self.url, region_name=self.region)
+                self._clients[service] = client
+            return client
 
     def _create_resources(self) -> None:
         raw = _raw_resources(self.template.path)
@@ -480,17 +493,14 @@ class Twin:
         what the function does is recorded as `assumed-role/<Function>Role/<function>`, and the
         gate tells the workflow's own changes (WORKFLOW_ROLES) from people's.
         """
-        import boto3
-
-        session = boto3.session.Session()
         role_name = f"{logical_id}Role"
-        iam = session.client("iam")
+        iam = self._client("iam")
         trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'  # noqa: E501
         try:
             arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
         except iam.exceptions.EntityAlreadyExistsException:
             arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
-        credentials = session.client("sts").assume_role(RoleArn=arn, RoleSessionName=logical_id)["Credentials"]
+        credentials = self._client("sts").assume_role(RoleArn=arn, RoleSessionName=logical_id)["Credentials"]
         return {
             "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
             "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
@@ -859,11 +869,7 @@ def _summary(result: Any) -> str:
 
 def _lambda_settings(path: Path) -> dict[str, dict[str, Any]]:
     """Per function: Timeout, MemorySize, ReservedConcurrentExecutions (Globals merged) as plain values."""
-    import yaml
-
-    from registry_workflow.local.template import _CfnLoader
-
-    raw = yaml.load(path.read_text(), Loader=_CfnLoader) or {}  # noqa: S506 - SafeLoader subclass
+    raw = read_template(path)
     defaults = ((raw.get("Globals") or {}).get("Function")) or {}
     settings: dict[str, dict[str, Any]] = {}
     for logical_id, resource in (raw.get("Resources") or {}).items():
@@ -913,11 +919,7 @@ def _get_att_target(value: Any) -> str | None:
 
 
 def _raw_resources(path: Path) -> dict[str, Any]:
-    import yaml
-
-    from registry_workflow.local.template import _CfnLoader
-
-    return dict(yaml.load(path.read_text(), Loader=_CfnLoader).get("Resources", {}))  # noqa: S506
+    return dict(read_template(path).get("Resources", {}))
 
 
 def _create_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
