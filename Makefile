@@ -43,7 +43,10 @@ validate: $(STAMP) ## sam validate --lint, then cfn-lint with the serverless rul
 # as a CI runner has), worksteal so a worker that finishes early takes tests from a busy one. Every
 # test has its own moto state, ports and temporary directories. PYTEST_WORKERS=0 runs them serially.
 PYTEST_WORKERS ?= auto
-PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
+# The project's modules are compiled once first: with PYTHONDONTWRITEBYTECODE set (as on the dev
+# machine and CI) no process writes bytecode, so every twin, execution environment and CLI process
+# the tests start would compile the modules it imports again.
+PYTEST := $(BIN)/python -m compileall -q layers functions bench >/dev/null && $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 test: $(STAMP) lint typecheck validate ## Everything CI runs: lint, types, template, all tests
 	$(PYTEST) $(PYTEST_ARGS)

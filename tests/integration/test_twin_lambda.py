@@ -24,6 +24,7 @@ SPEC = {
 }
 
 HANDLER = """
+import importlib.util
 import os
 import time
 from pathlib import Path
@@ -53,6 +54,8 @@ def handler(event, context):
             "sees_other": "ONLY_B" in os.environ if os.environ["WHO"] == "a" else "ONLY_A" in os.environ,
             "region": os.environ["AWS_REGION"],
             "arn": context.invoked_function_arn,
+            # what the Lambda runtime lacks is absent here too (the dev venv has both)
+            "missing": [m for m in ("aws_xray_sdk", "awscrt") if importlib.util.find_spec(m) is None],
         }
     finally:
         if os.environ.get("KEEP") != "1":
@@ -181,6 +184,7 @@ def test_each_function_sees_only_its_own_environment(twin: Twin) -> None:
     assert (b["who"], b["imported_with"], b["sees_other"]) == ("b", "b", False)
     assert a["region"] == b["region"] == "eu-west-1"
     assert a["arn"] == "arn:aws:lambda:eu-west-1:123456789012:function:AFunction"
+    assert a["missing"] == b["missing"] == ["aws_xray_sdk", "awscrt"]
 
 
 def test_a_failed_attempt_is_retried(twin: Twin) -> None:

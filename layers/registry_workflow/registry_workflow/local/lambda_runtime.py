@@ -36,8 +36,9 @@ from registry_workflow.local.template import ACCOUNT, DEFAULT_REGION, load_handl
 INIT_TIMEOUT_SECONDS = 60.0
 #: third-party libraries the forkserver imports once, so environments start warm (never the
 #: workflow's own modules: those are imported inside each environment, after its variables are
-#: set; the twin's `preload` reads no variable)
+#: set; the twin's `preload` reads none)
 PRELOAD = [
+    "registry_workflow.local.preload",  # first: hides what Lambda lacks, then reads botocore's models
     "boto3",
     "botocore.session",
     "botocore.config",
@@ -48,7 +49,6 @@ PRELOAD = [
     "aws_lambda_powertools.utilities.idempotency",
     "aws_lambda_powertools.utilities.typing",
     "registry_workflow.local.lambda_runtime",
-    "registry_workflow.local.preload",  # botocore's service models, read once for every environment
 ]
 #: inherited variables an environment drops before it sets its function's own (like Lambda,
 #: a function sees its configuration, not the operator's shell)
