@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
@@ -90,6 +91,25 @@ class LocalAws:
         return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.url}
 
 
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, remembering each host's backend.
+
+    moto finds the backend of a request's host by listing its own package directory (a few
+    hundred `stat` calls) and then trying every service's URL patterns, on every request and under
+    the one lock all requests take. The answer depends only on the host, and a twin sees a handful
+    of hosts (one per service and region), so it is worked out once per host.
+    """
+
+    def __init__(self, create_app: Callable[..., Any]) -> None:
+        super().__init__(create_app)
+        self._backend_of: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host not in self._backend_of:  # called under moto's lock (get_application)
+            self._backend_of[host] = super().get_backend_for_host(host)
+        return self._backend_of[host]
+
+
 class _RoutedMotoServer(ThreadedMotoServer):
     """moto's threaded server, with the twin's own paths (`routes`) answered before moto sees them."""
 
@@ -98,7 +118,7 @@ class _RoutedMotoServer(ThreadedMotoServer):
         self.routes = routes
 
     def _server_entry(self) -> None:  # moto's own, with its app wrapped
-        moto = DomainDispatcherApplication(create_backend_app)
+        moto = _Dispatcher(create_backend_app)
         routes = self.routes
 
         def app(environ: dict, start_response: Callable) -> list[bytes]:
