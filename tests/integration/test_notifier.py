@@ -3,19 +3,47 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 from conftest import FakeLambdaContext
 from handler_loader import handler_module
 from registry_workflow import aws, notifications
+from registry_workflow.deadline import Deadline
 from registry_workflow.errors import MalformedEventError, NotificationError
 
 pytest_plugins = ["registry_fixtures"]
 
 BAD = {"binary_classification_metrics": {"auc": {"value": 0.71}}}
 GOOD = {"binary_classification_metrics": {"auc": {"value": 0.91}}}
+
+
+class FakeClock:
+    """The invocation's clock for Slack's retry waits: a wait advances it, nothing really sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Every `Deadline` the notifier makes runs on a fake clock (deadline.py's seam): waits are recorded, not slept."""
+    fake = FakeClock()
+    made_from = Deadline.from_context.__func__  # type: ignore[attr-defined]
+
+    def from_context(cls: type[Deadline], context: Any, **_: Any) -> Deadline:
+        return made_from(cls, context, clock=fake.clock, sleep=fake.sleep)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Deadline, "from_context", classmethod(from_context))
+    return fake
 
 
 def notify(event: dict[str, Any], context: FakeLambdaContext) -> dict[str, Any]:
@@ -133,15 +161,16 @@ def test_same_event_three_times_sends_one_message(registry: Any, slack_stub: Any
     assert calls == {"sagemaker:DescribeModelPackage": 1, "sns:Publish": 1}
 
 
-def test_slack_429_honours_retry_after(registry: Any, slack_stub: Any, lambda_context: Any) -> None:
+def test_slack_429_honours_retry_after(
+    registry: Any, slack_stub: Any, lambda_context: Any, fake_clock: FakeClock
+) -> None:
     arn = registry.register(metrics=GOOD)["ModelPackageArn"]
     slack_stub.answer(notifications_reply(429, {"Retry-After": "1"}))
 
-    started = time.monotonic()
     notify(registry.event_for(arn), lambda_context)
 
     assert [r["status"] for r in slack_stub.requests] == [429, 200]
-    assert time.monotonic() - started >= 1.0
+    assert fake_clock.sleeps == [2.0]  # Slack's Retry-After (1 s) and one second more, then the retry
     assert len(slack_stub.messages) == 1
 
 
