@@ -11,16 +11,26 @@ is shown beside it, and "+domain": the same ratio with the handler's domain modu
 imports it at init, so the two agree, and a handler that ever defers its domain to the first event
 shows the cost it moved there (docs/decisions.md, 48).
 
-Two environments:
-* lambda — what the function has in AWS: the python3.12 runtime's boto3 and the layer's
-  requirements. The dev venv holds two packages that neither has and that change imports:
-  aws_xray_sdk (moto's dependency; Powertools' Tracer imports it) and awscrt (SAM CLI's;
-  botocore imports it when present). Both are hidden (`sys.modules[name] = None`: `import` raises
-  ModuleNotFoundError and `importlib.util.find_spec` returns None, as when not installed).
+"+1st event": init, then what the handler's first event does before its first AWS call: the sample
+event from events/ parsed (the handler's parser), the repo's config/ loaded, and the clients its path
+uses made through registry_workflow.aws (no request is sent). Same ratio to `import boto3`; the
+median time (ms) beside it. A cost moved from init to the first event shows here.
+
+Environments (`sys.modules[name] = None` hides a package: `import` raises ModuleNotFoundError and
+`importlib.util.find_spec` returns None, as when not installed):
+* lambda — what the function has in AWS: the python3.12 runtime's boto3 (with botocore, s3transfer,
+  jmespath, urllib3, python-dateutil, six: none needs pyOpenSSL or cryptography) and the layer's
+  requirements. The dev venv holds three packages that neither has and that change imports:
+  aws_xray_sdk (moto's dependency; Powertools' Tracer imports it), awscrt (SAM CLI's; botocore
+  imports it when present) and OpenSSL (pyOpenSSL, moto's; `import boto3` reaches
+  botocore.httpsession, which imports urllib3.contrib.pyopenssl and with it cryptography, ~50 ms,
+  when present). All three are hidden.
+* lambda-pyopenssl — the same with pyOpenSSL visible (the environment before issue 14's rework:
+  a slower `import boto3`, so smaller ratios).
 * venv — the dev venv as it is.
 
 Target: handler / boto3 <= 1.25 (whole process, median of paired ratios) in the lambda environment.
-Run: .venv/bin/python bench/cold_import.py [--runs 11] [--env lambda venv] [--explain]
+Run: .venv/bin/python bench/cold_import.py [--runs 11] [--env lambda lambda-pyopenssl venv] [--explain]
 """
 
 from __future__ import annotations
@@ -38,7 +48,27 @@ from targets import target_line
 
 REPO = Path(__file__).resolve().parent.parent
 HANDLERS = sorted(p.parent.name for p in (REPO / "functions").glob("*/app.py"))
-HIDDEN = {"lambda": ("aws_xray_sdk", "awscrt"), "venv": ()}
+HIDDEN = {
+    "lambda": ("aws_xray_sdk", "awscrt", "OpenSSL"),
+    "lambda-pyopenssl": ("aws_xray_sdk", "awscrt"),
+    "venv": (),
+}
+#: the module a handler's app.py imports its work from ("+domain")
+DOMAIN = {"slack_approvals": "registry_workflow.chat_approvals"}
+#: what the first event does beyond init ("+1st event"): the sample event parsed, the config loaded,
+#: and the clients its path uses made (no call is sent). (parser, events/ file, services)
+FIRST_EVENT: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "deployer": ("parse_model_package_event", "model-package-approved.json", ("sagemaker", "dynamodb", "sns")),
+    "notifier": (
+        "parse_model_package_event",
+        "model-package-registered.json",
+        ("sagemaker", "dynamodb", "sns", "secretsmanager"),
+    ),
+    "provisioner": ("", "", ("ssm", "sagemaker")),
+    "slack_approvals": ("", "", ("sqs", "dynamodb", "secretsmanager")),
+    "tracker": ("parse_endpoint_event", "endpoint-in-service.json", ("sagemaker", "dynamodb", "sns")),
+    "validator": ("parse_model_package_event", "model-package-registered.json", ("sagemaker", "s3", "dynamodb")),
+}
 TARGET = 1.25
 
 SAMPLE = """
@@ -56,6 +86,17 @@ else:
     if {domain!r}:
         import importlib
         importlib.import_module({domain!r})
+    if {first!r}:
+        import json
+        from registry_workflow import aws, events
+        from registry_workflow.config import load_config
+        parser, sample, services = {first!r}
+        config = load_config({config!r})
+        if parser:
+            with open({events!r} + "/" + sample) as handle:
+                getattr(events, parser)(json.load(handle))
+        for service in services:
+            aws.client(service)
 print(time.perf_counter() - started)
 """
 
@@ -68,6 +109,9 @@ class Samples:
     #: `import app` plus the handler's domain module (equal to `import app` while app.py imports it at
     #: init; process / boto3's process, same round)
     first_event_ratios: list[float] = field(default_factory=list)
+    #: "+1st event": init, then what the first event does before its first AWS call (FIRST_EVENT)
+    event_process: list[float] = field(default_factory=list)
+    event_ratios: list[float] = field(default_factory=list)
     failure: str | None = None
 
 
@@ -78,13 +122,22 @@ def environment() -> dict[str, str]:
     return env
 
 
-def sample(target: str, hidden: tuple[str, ...], *, first_event: bool = False) -> tuple[float, float] | str:
-    """(whole process, import only) in seconds, or the import's error."""
+def code(target: str, hidden: tuple[str, ...], *, domain: bool = False, event: bool = False) -> str:
     path = target if target == "boto3" else str(REPO / "functions" / target)
-    domain = f"registry_workflow.handlers.{target}" if first_event else ""
+    module = DOMAIN.get(target, f"registry_workflow.handlers.{target}") if domain or event else ""
+    first = FIRST_EVENT[target] if event else ()
+    return SAMPLE.format(
+        hidden=hidden, target=path, domain=module, first=first, config=str(REPO / "config"), events=str(REPO / "events")
+    )
+
+
+def sample(
+    target: str, hidden: tuple[str, ...], *, first_event: bool = False, event: bool = False
+) -> tuple[float, float] | str:
+    """(whole process, import only) in seconds, or the import's error."""
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", SAMPLE.format(hidden=hidden, target=path, domain=domain)],
+        [sys.executable, "-c", code(target, hidden, domain=first_event, event=event)],
         capture_output=True,
         text=True,
         env=environment(),
@@ -119,6 +172,12 @@ def measure(env_name: str, runs: int) -> dict[str, Samples]:
             first = sample(handler, hidden, first_event=True)
             if not isinstance(first, str):
                 got.first_event_ratios.append(first[0] / base[0])
+            after_event = sample(handler, hidden, event=True)
+            if isinstance(after_event, str):
+                got.failure = f"first event: {after_event}"
+                continue
+            got.event_process.append(after_event[0])
+            got.event_ratios.append(after_event[0] / base[0])
     return results
 
 
@@ -126,9 +185,11 @@ def explain(handler: str, hidden: tuple[str, ...], top: int = 10) -> None:
     """`-X importtime` of one handler: self time of what it imports beyond `import boto3`, by package."""
 
     def importtime(target: str) -> list[tuple[str, int]]:
-        code = SAMPLE.format(hidden=hidden, target=target)
         done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, env=environment()
+            [sys.executable, "-X", "importtime", "-c", code(target, hidden)],
+            capture_output=True,
+            text=True,
+            env=environment(),
         )
         rows = []
         for line in done.stderr.splitlines():
@@ -139,7 +200,7 @@ def explain(handler: str, hidden: tuple[str, ...], top: int = 10) -> None:
 
     in_boto3 = {name for name, _ in importtime("boto3")}
     extra: dict[str, int] = {}
-    for name, micros in importtime(str(REPO / "functions" / handler)):
+    for name, micros in importtime(handler):
         if name not in in_boto3:
             package = name if name.startswith("registry_workflow") else name.split(".")[0]
             extra[package] = extra.get(package, 0) + micros
@@ -163,9 +224,12 @@ def main() -> None:
         base = results["boto3"]
         hidden = ", ".join(HIDDEN[env_name]) or "nothing hidden"
         print(f"\n  environment: {env_name} ({hidden})")
-        print(f"  {'process':<28} {'median ms':>9} {'import ms':>9} {'ratio':>6}  target <= {TARGET}x  +domain")
         print(
-            f"  {"python -c 'import boto3'":<28} {statistics.median(base.process) * 1000:9.0f} "
+            f"  {'process':<32} {'median ms':>9} {'import ms':>9} {'ratio':>6}  target <= {TARGET}x  +domain"
+            "  +1st event (ms)"
+        )
+        print(
+            f"  {"python -c 'import boto3'":<32} {statistics.median(base.process) * 1000:9.0f} "
             f"{statistics.median(base.import_only) * 1000:9.0f} {1.0:6.2f}"
         )
         over: list[str] = []
@@ -173,15 +237,16 @@ def main() -> None:
             got = results[handler]
             label = f"functions/{handler}/app.py"
             if got.failure:
-                print(f"  {label:<28} FAILS: {got.failure}")
+                print(f"  {label:<32} FAILS: {got.failure}")
                 met = False
             else:
                 ratio = statistics.median(got.ratios)
                 met = ratio <= TARGET
                 print(
-                    f"  {label:<28} {statistics.median(got.process) * 1000:9.0f} "
+                    f"  {label:<32} {statistics.median(got.process) * 1000:9.0f} "
                     f"{statistics.median(got.import_only) * 1000:9.0f} {ratio:6.2f}  {'yes' if met else 'NO':<14}"
-                    f"{statistics.median(got.first_event_ratios):6.2f}"
+                    f"{statistics.median(got.first_event_ratios):6.2f}  "
+                    f"{statistics.median(got.event_ratios):6.2f} ({statistics.median(got.event_process) * 1000:.0f})"
                 )
             if env_name == "lambda":
                 measured = got.failure or f"{statistics.median(got.ratios):.2f}x"

@@ -51,6 +51,10 @@ _lock = threading.Lock()
 #: region_name / profile_name of the session clients are made from (the CLI's --region, --profile)
 _session_options: dict[str, str] = {}
 _client_config: Config = RETRY_CONFIG
+#: the one boto3 Session of this process, made with the first client: a Session loads botocore's
+#: data (endpoints, partitions, retry modes…), resolves region and credentials and builds an SSL
+#: context, once; one per client repeated all of it for each service a handler uses
+_session: boto3.session.Session | None = None
 
 
 def configure(*, region: str | None = None, profile: str | None = None, config: Config | None = None) -> None:
@@ -73,13 +77,18 @@ def client(service: str) -> Any:
 
 @cache
 def _cached_client(service: str) -> Any:
+    global _session
     with _lock:  # boto3 sessions are not thread-safe while they build a client
-        session = boto3.session.Session(**_session_options)  # type: ignore[arg-type]
-        return session.client(service, config=_client_config)  # type: ignore[call-overload]
+        if _session is None:
+            _session = boto3.session.Session(**_session_options)  # type: ignore[arg-type]
+        return _session.client(service, config=_client_config)  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that switch endpoints or credentials call this)."""
+    """Forget cached clients and the session they came from (tests that switch endpoints or credentials)."""
+    global _session
+    with _lock:
+        _session = None
     _cached_client.cache_clear()
 
 

@@ -24,10 +24,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
 from registry_workflow.errors import ConfigError
-from registry_workflow.policy import NAME_PATTERN, DeployPolicy, ProjectPolicy, merge
+from registry_workflow.policy import NAME_PATTERN, DeployPolicy, PolicyModel, ProjectPolicy, merge
 
 ENV_FILE = ".env.shared"
 POLICY_FILE = "policy.toml"
@@ -639,33 +639,19 @@ def _explain(error: Any, loc: tuple) -> str:
 
 
 def _fields_at(loc: tuple) -> list[str]:
-    """The keys allowed in the policy table at `loc` (ProjectPolicy's nested models)."""
-    from pydantic import BaseModel
-
-    model: type[BaseModel] = ProjectPolicy
-    in_container = False  # inside a dict or list of models: keys and indices are skipped
+    """The keys allowed in the policy table at `loc` (ProjectPolicy's nested policy classes)."""
+    model: type[PolicyModel] = ProjectPolicy
+    in_container = False  # inside a dict or list of policy tables: keys and indices are skipped
     for part in loc:
-        field_info = model.model_fields.get(str(part))
-        if field_info is None:
+        if str(part) not in model.model_fields:
             if in_container:
                 continue
             return []
-        found = _model_in(field_info.annotation)
+        found = model.nested.get(str(part))
         if found is None:
             return []
-        in_container, model = found is not field_info.annotation, found
+        model, in_container = found
     return list(model.model_fields)
-
-
-def _model_in(annotation: Any) -> Any:
-    """The model an annotation is, or holds (`dict[str, list[SlackApprover]]` → SlackApprover); else None."""
-    from typing import get_args
-
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return next((m for m in map(_model_in, get_args(annotation)) if m is not None), None)
 
 
 def _shown(value: object) -> str:

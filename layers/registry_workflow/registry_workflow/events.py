@@ -2,8 +2,11 @@
 
 Strict on what the code relies on (group, version, ARN, approval status; endpoint name and
 status), tolerant of everything real events may omit. The envelope mirrors Powertools'
-`EventBridgeModel` but is defined here with plain pydantic: importing Powertools' parser package
-pulls every model it has into a cold start (see docs/performance.md).
+`EventBridgeModel`. It is validated by pydantic-core directly (one `SchemaValidator` per event
+type, written as core schemas here) into plain classes: the same validation, coercion and error
+messages as the pydantic models it replaces, without building pydantic models at import (their
+schema generation, validator and serializer per class: about 10 ms of every handler's cold start;
+docs/performance.md). Importing Powertools' parser package would pull every model it has.
 
 Facts designed against (../shared/AWS-FACTS.md): `UpdatedModelPackageFields` may be absent;
 `CreationTime` / `LastModifiedTime` come as ISO-8601 strings (AWS's docs) or as epoch milliseconds
@@ -17,7 +20,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import SchemaValidator, ValidationError
+from pydantic_core import core_schema as cs
 
 from registry_workflow.errors import MalformedEventError
 
@@ -25,44 +29,59 @@ MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 ENDPOINT_STATE_CHANGE = "SageMaker Endpoint State Change"
 
 ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
-_TOLERANT = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+class _Parsed:
+    """A validated event part: attributes set by pydantic-core, read-only afterwards.
+
+    Unknown keys are allowed and kept apart from the fields, as the pydantic models did (`extra="allow"`).
+    """
+
+    __slots__ = ("__dict__", "__pydantic_extra__", "__pydantic_fields_set__", "__pydantic_private__")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(self.__dict__)))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"{type(self).__name__}({fields})"
 
 
-class ModelLifeCycle(BaseModel):
+class ModelLifeCycle(_Parsed):
     """`ModelLifeCycle` of a version (SageMaker's stages: where it is, and its status there)."""
 
-    model_config = _TOLERANT
-
-    stage: str | None = Field(default=None, alias="Stage", max_length=63)
-    stage_status: str | None = Field(default=None, alias="StageStatus", max_length=63)
-    stage_description: str | None = Field(default=None, alias="StageDescription")
+    stage: str | None
+    stage_status: str | None
+    stage_description: str | None
 
 
-class ModelPackageDetail(BaseModel):
+class ModelPackageDetail(_Parsed):
     """`detail` of "SageMaker Model Package State Change"."""
 
-    model_config = _TOLERANT
-
-    group_name: str = Field(alias="ModelPackageGroupName", min_length=1, max_length=63)
-    version: int = Field(alias="ModelPackageVersion", ge=1)
-    arn: str = Field(alias="ModelPackageArn", pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/")
-    approval_status: ApprovalStatus = Field(alias="ModelApprovalStatus")
-    package_status: str | None = Field(default=None, alias="ModelPackageStatus")
+    group_name: str
+    version: int
+    arn: str
+    approval_status: ApprovalStatus
+    package_status: str | None
     #: canonical times (`event_time`): "2021-06-03T04:40:55.225Z", whichever shape the event used
-    creation_time: str | None = Field(default=None, alias="CreationTime")
-    last_modified_time: str | None = Field(default=None, alias="LastModifiedTime")
-    updated_fields: list[str] | None = Field(default=None, alias="UpdatedModelPackageFields")
-    approval_description: str | None = Field(default=None, alias="ApprovalDescription")
-    customer_metadata: dict[str, str] | None = Field(default=None, alias="CustomerMetadataProperties")
-    model_metrics: dict[str, Any] | None = Field(default=None, alias="ModelMetrics")
+    creation_time: str | None
+    last_modified_time: str | None
+    updated_fields: list[str] | None
+    approval_description: str | None
+    customer_metadata: dict[str, str] | None
+    model_metrics: dict[str, Any] | None
     #: where the version is in a staged project: {Stage, StageStatus, StageDescription}
-    lifecycle: ModelLifeCycle | None = Field(default=None, alias="ModelLifeCycle")
-
-    @field_validator("creation_time", "last_modified_time", mode="before")
-    @classmethod
-    def _canonical_time(cls, value: Any) -> str | None:
-        return None if value is None else event_time(value)
+    lifecycle: ModelLifeCycle | None
 
     @property
     def is_creation(self) -> bool:
@@ -107,50 +126,155 @@ class ModelPackageDetail(BaseModel):
         return bool(self.updated_fields) and set(self.updated_fields or []) <= {"CustomerMetadataProperties"}
 
 
-class EndpointDetail(BaseModel):
+class EndpointDetail(_Parsed):
     """`detail` of "SageMaker Endpoint State Change"."""
 
-    model_config = _TOLERANT
-
-    endpoint_name: str = Field(alias="EndpointName", min_length=1, max_length=63)
-    endpoint_arn: str | None = Field(default=None, alias="EndpointArn")
-    endpoint_config_name: str | None = Field(default=None, alias="EndpointConfigName")
-    status: str = Field(alias="EndpointStatus")
-    tags: dict[str, str] = Field(default_factory=dict, alias="Tags")
-    last_modified_time: str | None = Field(default=None, alias="LastModifiedTime")
-
-    @field_validator("last_modified_time", mode="before")
-    @classmethod
-    def _canonical_time(cls, value: Any) -> str | None:
-        return None if value is None else event_time(value)
-
-    @field_validator("status")
-    @classmethod
-    def _normalise(cls, value: str) -> str:
-        return normalise_endpoint_status(value)
+    endpoint_name: str
+    endpoint_arn: str | None
+    endpoint_config_name: str | None
+    status: str
+    tags: dict[str, str]
+    last_modified_time: str | None
 
 
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
-
+class _Envelope(_Parsed):
     id: str
-    version: str = "0"
-    account: str | None = None
-    time: datetime | None = None
-    region: str | None = None
-    resources: list[str] = Field(default_factory=list)
+    version: str
+    account: str | None
+    time: datetime | None
+    region: str | None
+    resources: list[str]
     source: Literal["aws.sagemaker"]
-    detail_type: str = Field(alias="detail-type")
+    detail_type: str
 
 
 class ModelPackageEvent(_Envelope):
-    detail_type: Literal["SageMaker Model Package State Change"] = Field(alias="detail-type")
     detail: ModelPackageDetail
 
 
 class EndpointEvent(_Envelope):
-    detail_type: Literal["SageMaker Endpoint State Change"] = Field(alias="detail-type")
     detail: EndpointDetail
+
+
+# --- the core schemas (what `pydantic.BaseModel` generated from the models above, written out) ---
+
+
+def _field(schema: cs.CoreSchema, alias: str, name: str) -> cs.ModelField:
+    # populate_by_name: the alias (the event's spelling) first, then the attribute's name
+    paths: list[list[str | int]] = [[alias], [name]]
+    return cs.model_field(schema, validation_alias=paths)
+
+
+def _optional(schema: cs.CoreSchema) -> cs.CoreSchema:
+    return cs.with_default_schema(cs.nullable_schema(schema), default=None)
+
+
+def _canonical_time(value: Any) -> str | None:
+    return None if value is None else event_time(value)
+
+
+def _model(cls: type, fields: dict[str, tuple[str, cs.CoreSchema]]) -> cs.ModelSchema:
+    """A model of `cls`: fields by alias (or name), unknown keys kept, a frozen instance."""
+    name = cls.__name__
+    config = cs.CoreConfig(title=name, extra_fields_behavior="allow")
+    return cs.model_schema(
+        cls,
+        cs.model_fields_schema(
+            {attr: _field(schema, alias, attr) for attr, (alias, schema) in fields.items()},
+            model_name=name,
+            extra_behavior="allow",
+        ),
+        custom_init=False,
+        root_model=False,
+        frozen=True,
+        extra_behavior="allow",
+        config=config,
+    )
+
+
+#: a field validator in "before" mode on `str | None`, as `@field_validator(..., mode="before")` made it
+_TIME = cs.with_default_schema(
+    cs.no_info_before_validator_function(_canonical_time, cs.nullable_schema(cs.str_schema())), default=None
+)
+
+_LIFECYCLE = _model(
+    ModelLifeCycle,
+    {
+        "stage": ("Stage", _optional(cs.str_schema(max_length=63))),
+        "stage_status": ("StageStatus", _optional(cs.str_schema(max_length=63))),
+        "stage_description": ("StageDescription", _optional(cs.str_schema())),
+    },
+)
+
+_PACKAGE_DETAIL = _model(
+    ModelPackageDetail,
+    {
+        "group_name": ("ModelPackageGroupName", cs.str_schema(min_length=1, max_length=63)),
+        "version": ("ModelPackageVersion", cs.int_schema(ge=1)),
+        "arn": (
+            "ModelPackageArn",
+            cs.str_schema(pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"),
+        ),
+        "approval_status": ("ModelApprovalStatus", cs.literal_schema(list(APPROVAL_STATUSES))),
+        "package_status": ("ModelPackageStatus", _optional(cs.str_schema())),
+        "creation_time": ("CreationTime", _TIME),
+        "last_modified_time": ("LastModifiedTime", _TIME),
+        "updated_fields": ("UpdatedModelPackageFields", _optional(cs.list_schema(cs.str_schema()))),
+        "approval_description": ("ApprovalDescription", _optional(cs.str_schema())),
+        "customer_metadata": (
+            "CustomerMetadataProperties",
+            _optional(cs.dict_schema(cs.str_schema(), cs.str_schema())),
+        ),
+        "model_metrics": ("ModelMetrics", _optional(cs.dict_schema(cs.str_schema(), cs.any_schema()))),
+        "lifecycle": ("ModelLifeCycle", _optional(_LIFECYCLE)),
+    },
+)
+
+_ENDPOINT_DETAIL = _model(
+    EndpointDetail,
+    {
+        "endpoint_name": ("EndpointName", cs.str_schema(min_length=1, max_length=63)),
+        "endpoint_arn": ("EndpointArn", _optional(cs.str_schema())),
+        "endpoint_config_name": ("EndpointConfigName", _optional(cs.str_schema())),
+        "status": (
+            "EndpointStatus",
+            cs.no_info_after_validator_function(lambda v: normalise_endpoint_status(v), cs.str_schema()),
+        ),
+        "tags": (
+            "Tags",
+            cs.with_default_schema(cs.dict_schema(cs.str_schema(), cs.str_schema()), default_factory=dict),
+        ),
+        "last_modified_time": ("LastModifiedTime", _TIME),
+    },
+)
+
+
+def _envelope(cls: type, detail_type: str, detail: cs.CoreSchema) -> SchemaValidator:
+    return SchemaValidator(
+        _model(
+            cls,
+            {
+                "id": ("id", cs.str_schema()),
+                "version": ("version", cs.with_default_schema(cs.str_schema(), default="0")),
+                "account": ("account", _optional(cs.str_schema())),
+                "time": ("time", _optional(cs.datetime_schema())),
+                "region": ("region", _optional(cs.str_schema())),
+                "resources": (
+                    "resources",
+                    cs.with_default_schema(cs.list_schema(cs.str_schema()), default_factory=list),
+                ),
+                "source": ("source", cs.literal_schema(["aws.sagemaker"])),
+                "detail_type": ("detail-type", cs.literal_schema([detail_type])),
+                "detail": ("detail", detail),
+            },
+        )
+    )
+
+
+_VALIDATORS: dict[type, SchemaValidator] = {
+    ModelPackageEvent: _envelope(ModelPackageEvent, MODEL_PACKAGE_STATE_CHANGE, _PACKAGE_DETAIL),
+    EndpointEvent: _envelope(EndpointEvent, ENDPOINT_STATE_CHANGE, _ENDPOINT_DETAIL),
+}
 
 
 def parse_model_package_event(event: Any) -> ModelPackageEvent:
@@ -166,7 +290,7 @@ def _parse[T: _Envelope](model: type[T], event: Any) -> T:
     if not isinstance(event, dict):
         raise MalformedEventError(None, f"expected a JSON object, got {type(event).__name__}")
     try:
-        return model.model_validate(event)
+        parsed: T = _VALIDATORS[model].validate_python(event)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "<root>"
@@ -174,6 +298,7 @@ def _parse[T: _Envelope](model: type[T], event: Any) -> T:
             str(event_id) if event_id is not None else None,
             f"{where}: {first['msg']} ({exc.error_count()} error(s))",
         ) from None
+    return parsed
 
 
 # EventBridge spells endpoint states IN_SERVICE; DescribeEndpoint says InService. One spelling here.

@@ -4,91 +4,151 @@ The one home of every policy knob. `config/policy.toml` holds a `[defaults]` tab
 `[projects."<team>-<project>"]` table per project that overrides it; every key is documented in
 README.md ("Configuration reference"). Unknown keys are errors, so a typo never silently falls
 back to a default.
+
+The policy classes are validated by pydantic-core directly: each class's core schema is written
+out below (what `pydantic.BaseModel` generated from the same fields, constraints and validators),
+so validation, coercion and error reports (`type`, `loc`, `ctx`, `msg`: what config.py turns into
+policy.toml's words) are pydantic's, without importing the pydantic package or generating schemas at
+import: about 90 ms of every handler's cold start (docs/performance.md). The classes keep the part
+of BaseModel's interface the code uses: keyword construction (validated), `model_validate`,
+`model_dump`, `model_copy`, `model_fields`; instances are read-only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, SchemaValidator
+from pydantic_core import core_schema as cs
 
 #: unknown keys are errors; NaN and infinity are no threshold (every comparison with NaN fails).
 #: The config loader also validates with strict=True: `true` is no number, "2" no integer.
-_STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
+_STRICT = cs.CoreConfig(extra_fields_behavior="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 #: SageMaker's name rule; the pattern alone does not bound hyphenated names, so check len ≤ 63 too
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 
 
-class ValidationPolicy(BaseModel):
+class PolicyModel:
+    """A validated policy table: attributes set by pydantic-core, read-only afterwards."""
+
+    __slots__ = ("__dict__", "__pydantic_extra__", "__pydantic_fields_set__", "__pydantic_private__")
+
+    #: the keys of the table, in order
+    model_fields: ClassVar[tuple[str, ...]] = ()
+    #: key → the policy class its value holds, and whether inside a list or table (config.py's messages)
+    nested: ClassVar[dict[str, tuple[type[PolicyModel], bool]]] = {}
+    core_schema: ClassVar[cs.CoreSchema]
+    validator: ClassVar[SchemaValidator]
+
+    def __init__(self, **data: Any) -> None:
+        type(self).validator.validate_python(data, self_instance=self)
+
+    @classmethod
+    def model_validate(cls, data: Any, *, strict: bool | None = None) -> Self:
+        validated: Self = cls.validator.validate_python(data, strict=strict)
+        return validated
+
+    def model_dump(self, *, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        """The table as plain data (lists, tables, strings, numbers, booleans: the same in both modes)."""
+        return {name: _dump(getattr(self, name)) for name in self.model_fields}
+
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
+        """A copy with `update`'s values, not validated (as BaseModel.model_copy)."""
+        copy = object.__new__(type(self))
+        object.__setattr__(copy, "__dict__", {**self.__dict__, **(update or {})})
+        return copy
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("__pydantic_"):  # pydantic-core's and copy's bookkeeping slots
+            raise AttributeError(f"{type(self).__name__} is read-only")
+        object.__setattr__(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), *self.__dict__.values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, PolicyModel):
+        return value.model_dump()
+    if isinstance(value, list | tuple):
+        return [_dump(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _dump(item) for key, item in value.items()}
+    return value
+
+
+class ValidationPolicy(PolicyModel):
     """How a new version is judged before a person reviews it."""
 
-    model_config = _STRICT
-
     #: metric → lowest acceptable value (metric >= value)
-    min: dict[str, float] = Field(default_factory=dict)
+    min: dict[str, float]
     #: metric → highest acceptable value (metric <= value)
-    max: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float]
     #: metric → largest allowed drop against the champion, the group's highest Approved version
     #: (direction: metrics named in `max` are lower-is-better, all others higher-is-better)
-    max_regression: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    max_regression: dict[str, float]
     #: what a version without readable metrics gets: "reject" (fail closed) or "pass"
-    on_missing_metrics: Literal["reject", "pass"] = "reject"
+    on_missing_metrics: Literal["reject", "pass"]
     #: reject a failing version automatically (with the failed rules as the description)
-    auto_reject: bool = True
+    auto_reject: bool
     #: approve a passing version automatically (off: a person approves)
-    auto_approve: bool = False
+    auto_approve: bool
 
 
-class DeployPolicy(BaseModel):
+class DeployPolicy(PolicyModel):
     """Where and how an approved version goes live."""
 
-    model_config = _STRICT
-
-    enabled: bool = True
+    enabled: bool
     #: endpoint name; empty means "<group>-endpoint" (shortened to 63 characters)
-    endpoint_name: Annotated[str, Field(pattern=r"^$|" + NAME_PATTERN, max_length=63)] = ""
-    instance_type: str = "ml.m5.large"
-    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
-    variant_name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)] = "AllTraffic"
-    strategy: Literal["all-at-once", "canary", "linear"] = "all-at-once"
+    endpoint_name: str
+    instance_type: str
+    instance_count: int
+    variant_name: str
+    strategy: Literal["all-at-once", "canary", "linear"]
     #: canary: share of capacity that takes traffic first; linear: share per step (percent)
-    traffic_percent: Annotated[int, Field(ge=1, le=50)] = 10
+    traffic_percent: int
     #: seconds to watch each traffic step before the next
-    wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    wait_seconds: int
     #: alarms whose ALARM state rolls the update back (CloudWatch names, at most 10)
-    rollback_alarms: Annotated[list[str], Field(max_length=10)] = Field(default_factory=list)
+    rollback_alarms: list[str]
     #: create per-endpoint 5XX and latency alarms and use them for auto-rollback
-    create_alarms: bool = True
-    max_execution_timeout_seconds: Annotated[int, Field(ge=600, le=28800)] = 3600
+    create_alarms: bool
+    max_execution_timeout_seconds: int
     #: SageMaker execution role for the model; empty means the stack's default role
-    execution_role_arn: str = ""
+    execution_role_arn: str
     #: a rejected live version with no earlier approved version to roll back to: "keep" it serving
     #: (people are told), or "delete" the endpoint (its created alarms too)
-    on_reject_without_fallback: Literal["keep", "delete"] = "keep"
+    on_reject_without_fallback: Literal["keep", "delete"]
 
-    @model_validator(mode="after")
-    def _guardrails_fit_the_fleet(self) -> DeployPolicy:
-        # SageMaker: a canary is at most 50% of the variant's instances, a linear step 10-50%;
-        # on one instance any share rounds up to the whole fleet and UpdateEndpoint refuses it
-        if self.strategy != "all-at-once" and self.instance_count < 2:
-            raise PydanticCustomError(
-                "fleet_too_small",
-                "is {count}: strategy {strategy} needs at least 2 instances (a canary or linear step is at most "
-                "half the fleet; on one instance SageMaker refuses the update); use 2 or more, or strategy "
-                '"all-at-once"',
-                {"field": "instance_count", "count": self.instance_count, "strategy": f'"{self.strategy}"'},
-            )
-        if self.strategy == "linear" and self.traffic_percent < 10:
-            raise PydanticCustomError(
-                "linear_step_too_small",
-                "is {percent}: a linear step is 10-50 percent of the fleet",
-                {"field": "traffic_percent", "percent": self.traffic_percent},
-            )
-        return self
+
+def _guardrails_fit_the_fleet(policy: DeployPolicy) -> DeployPolicy:
+    # SageMaker: a canary is at most 50% of the variant's instances, a linear step 10-50%;
+    # on one instance any share rounds up to the whole fleet and UpdateEndpoint refuses it
+    if policy.strategy != "all-at-once" and policy.instance_count < 2:
+        raise PydanticCustomError(
+            "fleet_too_small",
+            "is {count}: strategy {strategy} needs at least 2 instances (a canary or linear step is at most "
+            "half the fleet; on one instance SageMaker refuses the update); use 2 or more, or strategy "
+            '"all-at-once"',
+            {"field": "instance_count", "count": policy.instance_count, "strategy": f'"{policy.strategy}"'},
+        )
+    if policy.strategy == "linear" and policy.traffic_percent < 10:
+        raise PydanticCustomError(
+            "linear_step_too_small",
+            "is {percent}: a linear step is 10-50 percent of the fleet",
+            {"field": "traffic_percent", "percent": policy.traffic_percent},
+        )
+    return policy
 
 
 #: a stage takes every deploy key of its project except these (each stage has its own endpoint)
@@ -104,34 +164,31 @@ class StagePolicy(DeployPolicy):
     `enabled`). Its endpoint is `endpoint_name`, else `<group>-<name>`.
     """
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+    name: str
     #: minutes the version must have served here, with none of its alarms in ALARM, before the
     #: next stage accepts it (at most a week)
-    soak_minutes: Annotated[int, Field(ge=0, le=10080)] = 0
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_enabled(cls, data: object) -> object:
-        if isinstance(data, dict) and "enabled" in data:
-            raise PydanticCustomError(
-                "stage_enabled",
-                "a stage has no enabled key: deploy.enabled = false turns the whole project's deployment off",
-                {"field": "enabled"},
-            )
-        return data
+    soak_minutes: int
 
 
-class NotifyPolicy(BaseModel):
+def _no_enabled(data: object) -> object:
+    if isinstance(data, dict) and "enabled" in data:
+        raise PydanticCustomError(
+            "stage_enabled",
+            "a stage has no enabled key: deploy.enabled = false turns the whole project's deployment off",
+            {"field": "enabled"},
+        )
+    return data
+
+
+class NotifyPolicy(PolicyModel):
     """Where messages about a project go; empty means the stack's defaults."""
 
-    model_config = _STRICT
-
-    sns_topic_arn: str = ""
+    sns_topic_arn: str
     #: Secrets Manager id of the Slack incoming-webhook URL; empty means the stack's default
-    slack_secret_id: str = ""
+    slack_secret_id: str
     #: turn a channel off for this project
-    sns: bool = True
-    slack: bool = True
+    sns: bool
+    slack: bool
 
 
 #: an IAM principal ARN pattern: `*` matches any run of characters, `?` one character
@@ -142,104 +199,94 @@ ARN_PATTERN = r"^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*|\?+):[!-~]+$"
 SLACK_USER_PATTERN = r"^[UW][A-Z0-9]{2,31}$"
 
 
-class SlackApprover(BaseModel):
+class SlackApprover(PolicyModel):
     """A Slack user who may approve or reject in Slack; `"U…"` alone, or a table with the IAM identities."""
 
-    model_config = _STRICT
-
-    user: Annotated[str, Field(pattern=SLACK_USER_PATTERN)]
+    user: str
     #: ARN patterns of the IAM identities this person registers versions with: their Slack approval of
     #: a version one of these registered is a self-approval (the four-eyes rule, where it is known)
-    iam: list[Annotated[str, Field(pattern=ARN_PATTERN, max_length=2048)]] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _user_alone(cls, data: object) -> object:
-        return {"user": data} if isinstance(data, str) else data
+    iam: list[str]
 
 
-class ApprovalPolicy(BaseModel):
+def _user_alone(data: object) -> object:
+    return {"user": data} if isinstance(data, str) else data
+
+
+class ApprovalPolicy(PolicyModel):
     """Who may approve a version for deployment: the gate's second lock (README, "The gate")."""
 
-    model_config = _STRICT
-
     #: the identity that approved must differ from the one that registered (four eyes)
-    distinct_approver: bool = True
+    distinct_approver: bool
     #: IAM role/user ARN patterns allowed to approve (empty: anyone who may call UpdateModelPackage).
     #: An assumed-role session matches by its role ARN (`arn:aws:iam::<account>:role/<name>`) or its
     #: session ARN (`arn:aws:sts::<account>:assumed-role/<name>/<session>`).
-    approvers: list[Annotated[str, Field(pattern=ARN_PATTERN, max_length=2048)]] = Field(default_factory=list)
+    approvers: list[str]
     #: Approve/Reject buttons on the project's Slack messages (registry_workflow.chat_approvals)
-    slack: bool = False
+    slack: bool
     #: team → the Slack users who may decide for its projects in Slack (README, "Approving in Slack")
-    slack_approvers: dict[str, list[SlackApprover]] = Field(default_factory=dict)
+    slack_approvers: dict[str, list[SlackApprover]]
 
 
-class ProjectPolicy(BaseModel):
+class ProjectPolicy(PolicyModel):
     """Everything a project can decide about its own versions."""
 
-    model_config = _STRICT
-
-    validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
-    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
-    deploy: DeployPolicy = Field(default_factory=DeployPolicy)
+    validation: ValidationPolicy
+    approval: ApprovalPolicy
+    deploy: DeployPolicy
     #: staged promotion: the ordered stages a version goes through (empty: one stage, `deploy`)
-    stages: Annotated[list[StagePolicy], Field(max_length=MAX_STAGES)] = Field(default_factory=list)
-    notify: NotifyPolicy = Field(default_factory=NotifyPolicy)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _stages_inherit_deploy(cls, data: object) -> object:
-        """Each stage starts from the project's deploy keys (not its endpoint), then its own win."""
-        if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
-            return data
-        deploy = data.get("deploy")
-        deploy = deploy if isinstance(deploy, dict) else {}
-        inherited = {k: v for k, v in deploy.items() if k not in NOT_INHERITED_BY_STAGES}
-        stages = [merge(inherited, stage) if isinstance(stage, dict) else stage for stage in data["stages"]]
-        return {**data, "stages": stages}
-
-    @field_validator("stages")
-    @classmethod
-    def _distinct_stages(cls, value: list[StagePolicy]) -> list[StagePolicy]:
-        names = [stage.name for stage in value]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise PydanticCustomError(
-                "stage_repeated", 'stage "{stage}" is listed twice: stage names are distinct', {"stage": repeated[0]}
-            )
-        if len(value) == 1:
-            raise PydanticCustomError(
-                "one_stage",
-                "lists one stage: staged promotion needs two or more (one stage is the project's deploy table)",
-            )
-        endpoints = [s.endpoint_name for s in value if s.endpoint_name]
-        shared = sorted({e for e in endpoints if endpoints.count(e) > 1})
-        if shared:
-            raise PydanticCustomError(
-                "stage_endpoint_shared",
-                'endpoint "{endpoint}" is used by two stages: each stage has its own endpoint',
-                {"endpoint": shared[0]},
-            )
-        return value
-
-    @field_validator("validation")
-    @classmethod
-    def _not_both_directions(cls, value: ValidationPolicy) -> ValidationPolicy:
-        both = sorted(set(value.min) & set(value.max))
-        if both:
-            raise PydanticCustomError(
-                "both_directions",
-                'metric "{metric}" is in both min and max: a metric is either higher-is-better (min) or '
-                "lower-is-better (max)",
-                {"metric": both[0]},
-            )
-        return value
+    stages: list[StagePolicy]
+    notify: NotifyPolicy
 
     def digest(self) -> str:
         """A short, stable hash of the policy; stamped on each version it judged."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _stages_inherit_deploy(data: object) -> object:
+    """Each stage starts from the project's deploy keys (not its endpoint), then its own win."""
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
+        return data
+    deploy = data.get("deploy")
+    deploy = deploy if isinstance(deploy, dict) else {}
+    inherited = {k: v for k, v in deploy.items() if k not in NOT_INHERITED_BY_STAGES}
+    stages = [merge(inherited, stage) if isinstance(stage, dict) else stage for stage in data["stages"]]
+    return {**data, "stages": stages}
+
+
+def _distinct_stages(value: list[StagePolicy]) -> list[StagePolicy]:
+    names = [stage.name for stage in value]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise PydanticCustomError(
+            "stage_repeated", 'stage "{stage}" is listed twice: stage names are distinct', {"stage": repeated[0]}
+        )
+    if len(value) == 1:
+        raise PydanticCustomError(
+            "one_stage",
+            "lists one stage: staged promotion needs two or more (one stage is the project's deploy table)",
+        )
+    endpoints = [s.endpoint_name for s in value if s.endpoint_name]
+    shared = sorted({e for e in endpoints if endpoints.count(e) > 1})
+    if shared:
+        raise PydanticCustomError(
+            "stage_endpoint_shared",
+            'endpoint "{endpoint}" is used by two stages: each stage has its own endpoint',
+            {"endpoint": shared[0]},
+        )
+    return value
+
+
+def _not_both_directions(value: ValidationPolicy) -> ValidationPolicy:
+    both = sorted(set(value.min) & set(value.max))
+    if both:
+        raise PydanticCustomError(
+            "both_directions",
+            'metric "{metric}" is in both min and max: a metric is either higher-is-better (min) or '
+            "lower-is-better (max)",
+            {"metric": both[0]},
+        )
+    return value
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -251,3 +298,146 @@ def merge(base: dict, override: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+# --- the core schemas ------------------------------------------------------------------------------
+# One entry per field, in the classes' order: (schema, default). A default is a value or a factory
+# (`list`, `dict`, a policy class); no default means the key is required. Model validators run as
+# pydantic's did: "before" ones on the raw table (inside the model), "after" ones on the instance.
+
+_NO_DEFAULT = object()
+_Field = tuple[cs.CoreSchema, Any]
+
+
+def _complete(
+    cls: type[PolicyModel],
+    fields: dict[str, _Field],
+    *,
+    before: Callable[[Any], Any] | None = None,
+    after: Callable[[Any], Any] | None = None,
+    nested: dict[str, tuple[type[PolicyModel], bool]] | None = None,
+) -> None:
+    model_fields: dict[str, cs.ModelField] = {}
+    for name, (field_schema, default) in fields.items():
+        if default is not _NO_DEFAULT:
+            factory = isinstance(default, type)
+            field_schema = (
+                cs.with_default_schema(field_schema, default_factory=default)
+                if factory
+                else cs.with_default_schema(field_schema, default=default)
+            )
+        model_fields[name] = cs.model_field(field_schema)
+    inner: cs.CoreSchema = cs.model_fields_schema(model_fields, model_name=cls.__name__)
+    if before is not None:
+        inner = cs.no_info_before_validator_function(before, inner)
+    schema: cs.CoreSchema = cs.model_schema(
+        cls,
+        inner,
+        custom_init=False,
+        root_model=False,
+        frozen=True,
+        config={**_STRICT, "title": cls.__name__},
+    )
+    if after is not None:
+        schema = cs.no_info_after_validator_function(after, schema)
+    cls.model_fields = tuple(fields)
+    cls.nested = nested or {}
+    cls.core_schema = schema
+    cls.validator = SchemaValidator(schema)
+
+
+def _name(max_length: int = 63, *, empty: bool = False) -> cs.CoreSchema:
+    return cs.str_schema(pattern=("^$|" if empty else "") + NAME_PATTERN, max_length=max_length)
+
+
+def _bounded(ge: int, le: int) -> cs.CoreSchema:
+    return cs.int_schema(ge=ge, le=le)
+
+
+_METRICS = cs.dict_schema(cs.str_schema(), cs.float_schema())
+_ARNS = cs.list_schema(cs.str_schema(pattern=ARN_PATTERN, max_length=2048))
+
+_complete(
+    ValidationPolicy,
+    {
+        "min": (_METRICS, dict),
+        "max": (_METRICS, dict),
+        "max_regression": (cs.dict_schema(cs.str_schema(), cs.float_schema(ge=0)), dict),
+        "on_missing_metrics": (cs.literal_schema(["reject", "pass"]), "reject"),
+        "auto_reject": (cs.bool_schema(), True),
+        "auto_approve": (cs.bool_schema(), False),
+    },
+)
+
+_DEPLOY_FIELDS: dict[str, _Field] = {
+    "enabled": (cs.bool_schema(), True),
+    "endpoint_name": (_name(empty=True), ""),
+    "instance_type": (cs.str_schema(), "ml.m5.large"),
+    "instance_count": (_bounded(1, 100), 1),
+    "variant_name": (_name(), "AllTraffic"),
+    "strategy": (cs.literal_schema(["all-at-once", "canary", "linear"]), "all-at-once"),
+    "traffic_percent": (_bounded(1, 50), 10),
+    "wait_seconds": (_bounded(0, 3600), 300),
+    "rollback_alarms": (cs.list_schema(cs.str_schema(), max_length=10), list),
+    "create_alarms": (cs.bool_schema(), True),
+    "max_execution_timeout_seconds": (_bounded(600, 28800), 3600),
+    "execution_role_arn": (cs.str_schema(), ""),
+    "on_reject_without_fallback": (cs.literal_schema(["keep", "delete"]), "keep"),
+}
+_complete(DeployPolicy, _DEPLOY_FIELDS, after=_guardrails_fit_the_fleet)
+_complete(
+    StagePolicy,
+    {**_DEPLOY_FIELDS, "name": (_name(), _NO_DEFAULT), "soak_minutes": (_bounded(0, 10080), 0)},
+    before=_no_enabled,
+    after=_guardrails_fit_the_fleet,
+)
+_complete(
+    NotifyPolicy,
+    {
+        "sns_topic_arn": (cs.str_schema(), ""),
+        "slack_secret_id": (cs.str_schema(), ""),
+        "sns": (cs.bool_schema(), True),
+        "slack": (cs.bool_schema(), True),
+    },
+)
+_complete(
+    SlackApprover,
+    {"user": (cs.str_schema(pattern=SLACK_USER_PATTERN), _NO_DEFAULT), "iam": (_ARNS, list)},
+    before=_user_alone,
+)
+_complete(
+    ApprovalPolicy,
+    {
+        "distinct_approver": (cs.bool_schema(), True),
+        "approvers": (_ARNS, list),
+        "slack": (cs.bool_schema(), False),
+        "slack_approvers": (cs.dict_schema(cs.str_schema(), cs.list_schema(SlackApprover.core_schema)), dict),
+    },
+    nested={"slack_approvers": (SlackApprover, True)},
+)
+_complete(
+    ProjectPolicy,
+    {
+        "validation": (
+            cs.no_info_after_validator_function(_not_both_directions, ValidationPolicy.core_schema),
+            ValidationPolicy,
+        ),
+        "approval": (ApprovalPolicy.core_schema, ApprovalPolicy),
+        "deploy": (DeployPolicy.core_schema, DeployPolicy),
+        "stages": (
+            cs.no_info_after_validator_function(
+                _distinct_stages, cs.list_schema(StagePolicy.core_schema, max_length=MAX_STAGES)
+            ),
+            list,
+        ),
+        "notify": (NotifyPolicy.core_schema, NotifyPolicy),
+    },
+    before=_stages_inherit_deploy,
+    nested={
+        "validation": (ValidationPolicy, False),
+        "approval": (ApprovalPolicy, False),
+        "deploy": (DeployPolicy, False),
+        "stages": (StagePolicy, True),
+        "notify": (NotifyPolicy, False),
+    },
+)
