@@ -232,7 +232,7 @@ class World:
         aws.reset_clients()
         for service in SERVICES:
             self.counter.attach(aws.client(service), service)
-        self._clients_before = aws._cached_client.cache_info().currsize
+        self._clients_before = aws.clients_made()
         self.handlers = {
             name: _load(REPO / "functions" / name / "app.py")
             for name in ("validator", "notifier", "deployer", "tracker")
@@ -251,7 +251,7 @@ class World:
         from registry_workflow import aws
 
         self._unsubscribe()
-        if aws._cached_client.cache_info().currsize != self._clients_before:
+        if aws.clients_made() != self._clients_before:
             print("  warning: a handler created a client the counter did not hook", file=sys.stderr)
 
     # --- doing things as a user would ----------------------------------------------------------

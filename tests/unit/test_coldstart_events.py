@@ -214,3 +214,17 @@ def test_parsed_events_are_read_only() -> None:
         parsed.detail.version = 2  # type: ignore[misc]
     with pytest.raises(AttributeError):
         del parsed.id
+
+
+def test_parsed_events_copy_and_pickle_as_before() -> None:
+    """Copy and pickle restore pydantic-core's slots through setattr: read-only must still let them."""
+    import pickle
+
+    event = json.loads((EVENTS / "model-package-approved.json").read_text())
+    parsed = events.parse_model_package_event(event)
+
+    assert copy.copy(parsed) == parsed
+    assert copy.deepcopy(parsed) == parsed
+    assert pickle.loads(pickle.dumps(parsed)) == parsed
+    with pytest.raises(AttributeError):
+        del parsed.detail

@@ -403,3 +403,17 @@ def test_each_class_declares_exactly_the_keys_its_schema_validates(cls: type[pol
     declared = [name for name in declared if not name.startswith("_") and name not in {"model_fields", "nested"}]
     declared = [name for name in declared if name not in {"core_schema", "validator"}]
     assert declared == list(cls.model_fields)
+
+
+def test_policies_copy_pickle_and_refuse_deletion() -> None:
+    import copy
+    import pickle
+
+    project = policy.ProjectPolicy(deploy={"strategy": "canary", "instance_count": 2})
+
+    for same in (copy.copy(project), copy.deepcopy(project), pickle.loads(pickle.dumps(project))):
+        assert same == project
+        assert same.digest() == project.digest()
+    with pytest.raises(AttributeError):
+        del project.deploy.enabled
+    assert project.deploy.enabled is True

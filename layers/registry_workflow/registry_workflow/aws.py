@@ -7,7 +7,6 @@ the handlers and the offline twin all reach the same stand-in without code of th
 from __future__ import annotations
 
 import threading
-from functools import cache
 from typing import Any
 
 import boto3
@@ -55,33 +54,42 @@ _client_config: Config = RETRY_CONFIG
 #: data (endpoints, partitions, retry modes…), resolves region and credentials and builds an SSL
 #: context, once; one per client repeated all of it for each service a handler uses
 _session: boto3.session.Session | None = None
+#: service → its client, made from `_session`
+_clients: dict[str, Any] = {}
 
 
 def configure(*, region: str | None = None, profile: str | None = None, config: Config | None = None) -> None:
     """Region, profile and client config of this process's clients; the CLI calls it before any client.
 
-    The handlers never call it: they keep RETRY_CONFIG and the environment's region.
+    The handlers never call it: they keep RETRY_CONFIG and the environment's region. The options,
+    the session and the clients change in one step: no client is ever made from a mix of old and
+    new settings.
     """
-    global _client_config
+    global _client_config, _session
     with _lock:
         _session_options.clear()
         _session_options.update({k: v for k, v in (("region_name", region), ("profile_name", profile)) if v})
         _client_config = config or RETRY_CONFIG
-    reset_clients()
+        _session = None
+        _clients.clear()
 
 
 def client(service: str) -> Any:
     """A process-wide client for `service` (created on first use, never at import)."""
-    return _cached_client(service)
-
-
-@cache
-def _cached_client(service: str) -> Any:
     global _session
     with _lock:  # boto3 sessions are not thread-safe while they build a client
-        if _session is None:
-            _session = boto3.session.Session(**_session_options)  # type: ignore[arg-type]
-        return _session.client(service, config=_client_config)  # type: ignore[call-overload]
+        made = _clients.get(service)
+        if made is None:
+            if _session is None:
+                _session = boto3.session.Session(**_session_options)  # type: ignore[arg-type]
+            made = _clients[service] = _session.client(service, config=_client_config)  # type: ignore[call-overload]
+        return made
+
+
+def clients_made() -> int:
+    """How many services have a client now (the bench checks no handler made one it did not hook)."""
+    with _lock:
+        return len(_clients)
 
 
 def reset_clients() -> None:
@@ -89,7 +97,7 @@ def reset_clients() -> None:
     global _session
     with _lock:
         _session = None
-    _cached_client.cache_clear()
+        _clients.clear()
 
 
 def error_code(exc: ClientError) -> str:

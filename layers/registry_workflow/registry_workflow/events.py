@@ -41,13 +41,17 @@ class _Parsed:
     __slots__ = ("__dict__", "__pydantic_extra__", "__pydantic_fields_set__", "__pydantic_private__")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only")
+        if not name.startswith("__pydantic_"):  # pydantic-core's slots, which copy and pickle restore
+            raise AttributeError(f"{type(self).__name__} is read-only")
+        object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__} is read-only")
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.__dict__ == self.__dict__
+        if type(other) is not type(self):
+            return NotImplemented
+        return other.__dict__ == self.__dict__
 
     def __hash__(self) -> int:
         return hash((type(self), tuple(self.__dict__)))

@@ -67,8 +67,13 @@ class PolicyModel:
             raise AttributeError(f"{type(self).__name__} is read-only")
         object.__setattr__(self, name, value)
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.__dict__ == self.__dict__
+        if type(other) is not type(self):
+            return NotImplemented
+        return other.__dict__ == self.__dict__
 
     def __hash__(self) -> int:
         return hash((type(self), *self.__dict__.values()))
