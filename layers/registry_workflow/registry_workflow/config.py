@@ -24,10 +24,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import ValidationError
-
 from registry_workflow.errors import ConfigError
-from registry_workflow.policy import NAME_PATTERN, DeployPolicy, PolicyModel, ProjectPolicy, merge
+from registry_workflow.policy import NAME_PATTERN, DeployPolicy, PolicyModel, ProjectPolicy, ValidationError, merge
 
 ENV_FILE = ".env.shared"
 POLICY_FILE = "policy.toml"

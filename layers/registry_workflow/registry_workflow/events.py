@@ -2,11 +2,11 @@
 
 Strict on what the code relies on (group, version, ARN, approval status; endpoint name and
 status), tolerant of everything real events may omit. The envelope mirrors Powertools'
-`EventBridgeModel`. It is validated by pydantic-core directly (one `SchemaValidator` per event
-type, written as core schemas here) into plain classes: the same validation, coercion and error
-messages as the pydantic models it replaces, without building pydantic models at import (their
-schema generation, validator and serializer per class: about 10 ms of every handler's cold start;
-docs/performance.md). Importing Powertools' parser package would pull every model it has.
+`EventBridgeModel`. The models are declared as field tables (checks.py) and validated into plain
+classes: a well-formed event in plain Python, anything else by pydantic-core (imported then, with
+the core schemas the same tables describe), so values, coercion and error messages are those of the
+pydantic models these replace, and a handler's init imports neither pydantic nor pydantic-core
+(docs/performance.md). Importing Powertools' parser package would pull every model it has.
 
 Facts designed against (../shared/AWS-FACTS.md): `UpdatedModelPackageFields` may be absent;
 `CreationTime` / `LastModifiedTime` come as ISO-8601 strings (AWS's docs) or as epoch milliseconds
@@ -17,12 +17,26 @@ its shape; `EndpointStatus` is `IN_SERVICE` in events and `InService` in `Descri
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic_core import SchemaValidator, ValidationError
-from pydantic_core import core_schema as cs
-
+from registry_workflow.checks import (
+    After,
+    AnyValue,
+    Before,
+    DictOf,
+    Field,
+    Int,
+    Invalid,
+    ListOf,
+    Model,
+    Nullable,
+    OneOf,
+    Spec,
+    Str,
+    Undecided,
+)
 from registry_workflow.errors import MalformedEventError
 
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
@@ -33,7 +47,7 @@ APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
 
 class _Parsed:
-    """A validated event part: attributes set by pydantic-core, read-only afterwards.
+    """A validated event part: attributes set by checks.py or pydantic-core, read-only afterwards.
 
     Unknown keys are allowed and kept apart from the fields, as the pydantic models did (`extra="allow"`).
     """
@@ -160,122 +174,133 @@ class EndpointEvent(_Envelope):
     detail: EndpointDetail
 
 
-# --- the core schemas (what `pydantic.BaseModel` generated from the models above, written out) ---
-
-
-def _field(schema: cs.CoreSchema, alias: str, name: str) -> cs.ModelField:
-    # populate_by_name: the alias (the event's spelling) first, then the attribute's name
-    paths: list[list[str | int]] = [[alias], [name]]
-    return cs.model_field(schema, validation_alias=paths)
-
-
-def _optional(schema: cs.CoreSchema) -> cs.CoreSchema:
-    return cs.with_default_schema(cs.nullable_schema(schema), default=None)
+# --- the field tables (what the pydantic models declared: checks.py validates them) --------------
+# Each field: its spec, its default, and its alias (the event's spelling; the attribute's name is
+# accepted too, as populate_by_name did). Unknown keys are kept apart from the fields (`extra="allow"`).
 
 
 def _canonical_time(value: Any) -> str | None:
     return None if value is None else event_time(value)
 
 
-def _model(cls: type, fields: dict[str, tuple[str, cs.CoreSchema]]) -> cs.ModelSchema:
-    """A model of `cls`: fields by alias (or name), unknown keys kept, a frozen instance."""
-    name = cls.__name__
-    config = cs.CoreConfig(title=name, extra_fields_behavior="allow")
-    return cs.model_schema(
-        cls,
-        cs.model_fields_schema(
-            {attr: _field(schema, alias, attr) for attr, (alias, schema) in fields.items()},
-            model_name=name,
-            extra_behavior="allow",
-        ),
-        custom_init=False,
-        root_model=False,
-        frozen=True,
-        extra_behavior="allow",
-        config=config,
+class _Moment(Spec):
+    """`datetime`: an RFC 3339 string with a zone is read here; anything else is pydantic-core's to judge."""
+
+    _RFC3339 = re.compile(
+        r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:(Z)|([+-])(\d{2}):(\d{2}))",
+        re.ASCII,
     )
 
+    def check(self, value: Any) -> Any:
+        found = self._RFC3339.fullmatch(value) if type(value) is str else None
+        if found is None:
+            raise Undecided
+        year, month, day, hour, minute, second, fraction, utc, sign, zone_hours, zone_minutes = found.groups()
+        if utc:
+            zone = UTC
+        elif int(zone_hours) > 23 or int(zone_minutes) > 59:
+            raise Undecided
+        else:
+            offset = timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
+            zone = timezone(-offset if sign == "-" else offset)
+        try:
+            moment = datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
+                int((fraction or "").ljust(6, "0")),
+                tzinfo=zone,
+            )
+        except ValueError:
+            raise Undecided from None
+        if moment.year < 1:
+            raise Undecided
+        return moment
 
-#: a field validator in "before" mode on `str | None`, as `@field_validator(..., mode="before")` made it
-_TIME = cs.with_default_schema(
-    cs.no_info_before_validator_function(_canonical_time, cs.nullable_schema(cs.str_schema())), default=None
-)
+    def schema(self) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.datetime_schema()
+
+
+def _optional(spec: Spec, alias: str) -> Field:
+    return Field(Nullable(spec), None, alias=alias)
+
+
+def _time(alias: str) -> Field:
+    """A field validator in "before" mode on `str | None`, as `@field_validator(..., mode="before")` made it."""
+    return Field(Before(_canonical_time, Nullable(Str())), None, alias=alias)
+
+
+def _model(cls: type, fields: dict[str, Field]) -> Model:
+    """A model of `cls`: fields by alias (or name), unknown keys kept, a frozen instance."""
+    config = {"title": cls.__name__, "extra_fields_behavior": "allow"}
+    return Model(cls, fields, extra="allow", config=config)
+
 
 _LIFECYCLE = _model(
     ModelLifeCycle,
     {
-        "stage": ("Stage", _optional(cs.str_schema(max_length=63))),
-        "stage_status": ("StageStatus", _optional(cs.str_schema(max_length=63))),
-        "stage_description": ("StageDescription", _optional(cs.str_schema())),
+        "stage": _optional(Str(max_length=63), "Stage"),
+        "stage_status": _optional(Str(max_length=63), "StageStatus"),
+        "stage_description": _optional(Str(), "StageDescription"),
     },
 )
 
 _PACKAGE_DETAIL = _model(
     ModelPackageDetail,
     {
-        "group_name": ("ModelPackageGroupName", cs.str_schema(min_length=1, max_length=63)),
-        "version": ("ModelPackageVersion", cs.int_schema(ge=1)),
-        "arn": (
-            "ModelPackageArn",
-            cs.str_schema(pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"),
+        "group_name": Field(Str(min_length=1, max_length=63), alias="ModelPackageGroupName"),
+        "version": Field(Int(ge=1), alias="ModelPackageVersion"),
+        "arn": Field(
+            Str(pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/"), alias="ModelPackageArn"
         ),
-        "approval_status": ("ModelApprovalStatus", cs.literal_schema(list(APPROVAL_STATUSES))),
-        "package_status": ("ModelPackageStatus", _optional(cs.str_schema())),
-        "creation_time": ("CreationTime", _TIME),
-        "last_modified_time": ("LastModifiedTime", _TIME),
-        "updated_fields": ("UpdatedModelPackageFields", _optional(cs.list_schema(cs.str_schema()))),
-        "approval_description": ("ApprovalDescription", _optional(cs.str_schema())),
-        "customer_metadata": (
-            "CustomerMetadataProperties",
-            _optional(cs.dict_schema(cs.str_schema(), cs.str_schema())),
-        ),
-        "model_metrics": ("ModelMetrics", _optional(cs.dict_schema(cs.str_schema(), cs.any_schema()))),
-        "lifecycle": ("ModelLifeCycle", _optional(_LIFECYCLE)),
+        "approval_status": Field(OneOf(*APPROVAL_STATUSES), alias="ModelApprovalStatus"),
+        "package_status": _optional(Str(), "ModelPackageStatus"),
+        "creation_time": _time("CreationTime"),
+        "last_modified_time": _time("LastModifiedTime"),
+        "updated_fields": _optional(ListOf(Str()), "UpdatedModelPackageFields"),
+        "approval_description": _optional(Str(), "ApprovalDescription"),
+        "customer_metadata": _optional(DictOf(Str(), Str()), "CustomerMetadataProperties"),
+        "model_metrics": _optional(DictOf(Str(), AnyValue()), "ModelMetrics"),
+        "lifecycle": _optional(_LIFECYCLE, "ModelLifeCycle"),
     },
 )
 
 _ENDPOINT_DETAIL = _model(
     EndpointDetail,
     {
-        "endpoint_name": ("EndpointName", cs.str_schema(min_length=1, max_length=63)),
-        "endpoint_arn": ("EndpointArn", _optional(cs.str_schema())),
-        "endpoint_config_name": ("EndpointConfigName", _optional(cs.str_schema())),
-        "status": (
-            "EndpointStatus",
-            cs.no_info_after_validator_function(lambda v: normalise_endpoint_status(v), cs.str_schema()),
-        ),
-        "tags": (
-            "Tags",
-            cs.with_default_schema(cs.dict_schema(cs.str_schema(), cs.str_schema()), default_factory=dict),
-        ),
-        "last_modified_time": ("LastModifiedTime", _TIME),
+        "endpoint_name": Field(Str(min_length=1, max_length=63), alias="EndpointName"),
+        "endpoint_arn": _optional(Str(), "EndpointArn"),
+        "endpoint_config_name": _optional(Str(), "EndpointConfigName"),
+        "status": Field(After(Str(), lambda v: normalise_endpoint_status(v)), alias="EndpointStatus"),
+        "tags": Field(DictOf(Str(), Str()), factory=dict, alias="Tags"),
+        "last_modified_time": _time("LastModifiedTime"),
     },
 )
 
 
-def _envelope(cls: type, detail_type: str, detail: cs.CoreSchema) -> SchemaValidator:
-    return SchemaValidator(
-        _model(
-            cls,
-            {
-                "id": ("id", cs.str_schema()),
-                "version": ("version", cs.with_default_schema(cs.str_schema(), default="0")),
-                "account": ("account", _optional(cs.str_schema())),
-                "time": ("time", _optional(cs.datetime_schema())),
-                "region": ("region", _optional(cs.str_schema())),
-                "resources": (
-                    "resources",
-                    cs.with_default_schema(cs.list_schema(cs.str_schema()), default_factory=list),
-                ),
-                "source": ("source", cs.literal_schema(["aws.sagemaker"])),
-                "detail_type": ("detail-type", cs.literal_schema([detail_type])),
-                "detail": ("detail", detail),
-            },
-        )
+def _envelope(cls: type, detail_type: str, detail: Model) -> Model:
+    return _model(
+        cls,
+        {
+            "id": Field(Str(), alias="id"),
+            "version": Field(Str(), "0", alias="version"),
+            "account": _optional(Str(), "account"),
+            "time": _optional(_Moment(), "time"),
+            "region": _optional(Str(), "region"),
+            "resources": Field(ListOf(Str()), factory=list, alias="resources"),
+            "source": Field(OneOf("aws.sagemaker"), alias="source"),
+            "detail_type": Field(OneOf(detail_type), alias="detail-type"),
+            "detail": Field(detail, alias="detail"),
+        },
     )
 
 
-_VALIDATORS: dict[type, SchemaValidator] = {
+_MODELS: dict[type, Model] = {
     ModelPackageEvent: _envelope(ModelPackageEvent, MODEL_PACKAGE_STATE_CHANGE, _PACKAGE_DETAIL),
     EndpointEvent: _envelope(EndpointEvent, ENDPOINT_STATE_CHANGE, _ENDPOINT_DETAIL),
 }
@@ -294,8 +319,8 @@ def _parse[T: _Envelope](model: type[T], event: Any) -> T:
     if not isinstance(event, dict):
         raise MalformedEventError(None, f"expected a JSON object, got {type(event).__name__}")
     try:
-        parsed: T = _VALIDATORS[model].validate_python(event)
-    except ValidationError as exc:
+        parsed: T = _MODELS[model].validate(event)
+    except Invalid as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "<root>"
         raise MalformedEventError(

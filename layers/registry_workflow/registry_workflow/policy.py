@@ -5,13 +5,16 @@ The one home of every policy knob. `config/policy.toml` holds a `[defaults]` tab
 README.md ("Configuration reference"). Unknown keys are errors, so a typo never silently falls
 back to a default.
 
-The policy classes are validated by pydantic-core directly: each class's core schema is written
-out below (what `pydantic.BaseModel` generated from the same fields, constraints and validators),
-so validation, coercion and error reports (`type`, `loc`, `ctx`, `msg`: what config.py turns into
-policy.toml's words) are pydantic's, without importing the pydantic package or generating schemas at
-import: about 90 ms of every handler's cold start (docs/performance.md). The classes keep the part
-of BaseModel's interface the code uses: keyword construction (validated), `model_validate`,
-`model_dump`, `model_copy`, `model_fields`; instances are read-only.
+The policy classes are validated from declarative field tables (below; checks.py): a table that is
+plainly valid (exact TOML types, within the constraints, nothing to coerce or strip: every deployed
+policy) is validated in plain Python; anything else goes to pydantic-core, imported then, with the
+core schemas the same tables describe (what `pydantic.BaseModel` generated from the same fields,
+constraints and validators). So values, coercion and error reports (`type`, `loc`, `ctx`, `msg`: what
+config.py turns into policy.toml's words) are pydantic's, and a handler's init imports neither the
+pydantic package nor pydantic-core (docs/performance.md). The classes keep the part of BaseModel's
+interface the code uses: keyword construction (validated), `model_validate`, `model_dump`,
+`model_copy`, `model_fields`; instances are read-only. A refusal raises `ValidationError`
+(checks.Invalid: pydantic-core's error entries, `errors()`).
 """
 
 from __future__ import annotations
@@ -21,19 +24,21 @@ import json
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic_core import PydanticCustomError, SchemaValidator
-from pydantic_core import core_schema as cs
+from registry_workflow.checks import After, Bool, DictOf, Field, Float, Int, Invalid, ListOf, Model, OneOf, Refusal, Str
 
 #: unknown keys are errors; NaN and infinity are no threshold (every comparison with NaN fails).
 #: The config loader also validates with strict=True: `true` is no number, "2" no integer.
-_STRICT = cs.CoreConfig(extra_fields_behavior="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+_STRICT = {"extra_fields_behavior": "forbid", "str_strip_whitespace": True, "allow_inf_nan": False}
+
+#: what a refused policy raises: pydantic's error entries (`errors()`), as config.py reads them
+ValidationError = Invalid
 
 #: SageMaker's name rule; the pattern alone does not bound hyphenated names, so check len ≤ 63 too
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 
 
 class PolicyModel:
-    """A validated policy table: attributes set by pydantic-core, read-only afterwards."""
+    """A validated policy table: attributes set by checks.py or pydantic-core, read-only afterwards."""
 
     __slots__ = ("__dict__", "__pydantic_extra__", "__pydantic_fields_set__", "__pydantic_private__")
 
@@ -41,15 +46,16 @@ class PolicyModel:
     model_fields: ClassVar[tuple[str, ...]] = ()
     #: key → the policy class its value holds, and whether inside a list or table (config.py's messages)
     nested: ClassVar[dict[str, tuple[type[PolicyModel], bool]]] = {}
-    core_schema: ClassVar[cs.CoreSchema]
-    validator: ClassVar[SchemaValidator]
+    #: the keys' types, constraints and defaults, and the class's rules (checks.py)
+    spec: ClassVar[Model]
 
     def __init__(self, **data: Any) -> None:
-        type(self).validator.validate_python(data, self_instance=self)
+        type(self).spec.validate(data, instance=self)
 
     @classmethod
     def model_validate(cls, data: Any, *, strict: bool | None = None) -> Self:
-        validated: Self = cls.validator.validate_python(data, strict=strict)
+        """A validated instance, or `ValidationError` (checks.Invalid) with pydantic's error entries."""
+        validated: Self = cls.spec.validate(data, strict=strict)
         return validated
 
     def model_dump(self, *, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
@@ -63,7 +69,7 @@ class PolicyModel:
         return copy
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("__pydantic_"):  # pydantic-core's and copy's bookkeeping slots
+        if not name.startswith("__pydantic_"):  # the bookkeeping slots (pydantic-core's, copy's)
             raise AttributeError(f"{type(self).__name__} is read-only")
         object.__setattr__(self, name, value)
 
@@ -140,7 +146,7 @@ def _guardrails_fit_the_fleet(policy: DeployPolicy) -> DeployPolicy:
     # SageMaker: a canary is at most 50% of the variant's instances, a linear step 10-50%;
     # on one instance any share rounds up to the whole fleet and UpdateEndpoint refuses it
     if policy.strategy != "all-at-once" and policy.instance_count < 2:
-        raise PydanticCustomError(
+        raise Refusal(
             "fleet_too_small",
             "is {count}: strategy {strategy} needs at least 2 instances (a canary or linear step is at most "
             "half the fleet; on one instance SageMaker refuses the update); use 2 or more, or strategy "
@@ -148,7 +154,7 @@ def _guardrails_fit_the_fleet(policy: DeployPolicy) -> DeployPolicy:
             {"field": "instance_count", "count": policy.instance_count, "strategy": f'"{policy.strategy}"'},
         )
     if policy.strategy == "linear" and policy.traffic_percent < 10:
-        raise PydanticCustomError(
+        raise Refusal(
             "linear_step_too_small",
             "is {percent}: a linear step is 10-50 percent of the fleet",
             {"field": "traffic_percent", "percent": policy.traffic_percent},
@@ -177,7 +183,7 @@ class StagePolicy(DeployPolicy):
 
 def _no_enabled(data: object) -> object:
     if isinstance(data, dict) and "enabled" in data:
-        raise PydanticCustomError(
+        raise Refusal(
             "stage_enabled",
             "a stage has no enabled key: deploy.enabled = false turns the whole project's deployment off",
             {"field": "enabled"},
@@ -263,18 +269,18 @@ def _distinct_stages(value: list[StagePolicy]) -> list[StagePolicy]:
     names = [stage.name for stage in value]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise PydanticCustomError(
+        raise Refusal(
             "stage_repeated", 'stage "{stage}" is listed twice: stage names are distinct', {"stage": repeated[0]}
         )
     if len(value) == 1:
-        raise PydanticCustomError(
+        raise Refusal(
             "one_stage",
             "lists one stage: staged promotion needs two or more (one stage is the project's deploy table)",
         )
     endpoints = [s.endpoint_name for s in value if s.endpoint_name]
     shared = sorted({e for e in endpoints if endpoints.count(e) > 1})
     if shared:
-        raise PydanticCustomError(
+        raise Refusal(
             "stage_endpoint_shared",
             'endpoint "{endpoint}" is used by two stages: each stage has its own endpoint',
             {"endpoint": shared[0]},
@@ -285,7 +291,7 @@ def _distinct_stages(value: list[StagePolicy]) -> list[StagePolicy]:
 def _not_both_directions(value: ValidationPolicy) -> ValidationPolicy:
     both = sorted(set(value.min) & set(value.max))
     if both:
-        raise PydanticCustomError(
+        raise Refusal(
             "both_directions",
             'metric "{metric}" is in both min and max: a metric is either higher-is-better (min) or '
             "lower-is-better (max)",
@@ -305,137 +311,109 @@ def merge(base: dict, override: dict) -> dict:
     return merged
 
 
-# --- the core schemas ------------------------------------------------------------------------------
-# One entry per field, in the classes' order: (schema, default). A default is a value or a factory
-# (`list`, `dict`, a policy class); no default means the key is required. Model validators run as
-# pydantic's did: "before" ones on the raw table (inside the model), "after" ones on the instance.
-
-_NO_DEFAULT = object()
-_Field = tuple[cs.CoreSchema, Any]
+# --- the field tables -----------------------------------------------------------------------------
+# One entry per key, in the classes' order: its type and constraints (checks.py), its default (a value,
+# or a factory: `list`, `dict`, a policy class; none: the key is required). Model rules run as
+# pydantic's validators did: "before" ones on the raw table (inside the model), "after" ones on the
+# instance. Every table is config `_STRICT`: strings stripped, unknown keys refused.
 
 
 def _complete(
     cls: type[PolicyModel],
-    fields: dict[str, _Field],
+    fields: dict[str, Field],
     *,
     before: Callable[[Any], Any] | None = None,
     after: Callable[[Any], Any] | None = None,
     nested: dict[str, tuple[type[PolicyModel], bool]] | None = None,
 ) -> None:
-    model_fields: dict[str, cs.ModelField] = {}
-    for name, (field_schema, default) in fields.items():
-        if default is not _NO_DEFAULT:
-            factory = isinstance(default, type)
-            field_schema = (
-                cs.with_default_schema(field_schema, default_factory=default)
-                if factory
-                else cs.with_default_schema(field_schema, default=default)
-            )
-        model_fields[name] = cs.model_field(field_schema)
-    inner: cs.CoreSchema = cs.model_fields_schema(model_fields, model_name=cls.__name__)
-    if before is not None:
-        inner = cs.no_info_before_validator_function(before, inner)
-    schema: cs.CoreSchema = cs.model_schema(
-        cls,
-        inner,
-        custom_init=False,
-        root_model=False,
-        frozen=True,
-        config={**_STRICT, "title": cls.__name__},
-    )
-    if after is not None:
-        schema = cs.no_info_after_validator_function(after, schema)
     cls.model_fields = tuple(fields)
     cls.nested = nested or {}
-    cls.core_schema = schema
-    cls.validator = SchemaValidator(schema)
+    config = {**_STRICT, "title": cls.__name__}
+    cls.spec = Model(cls, fields, extra="forbid", config=config, strip=True, before=before, after=after)
 
 
-def _name(max_length: int = 63, *, empty: bool = False) -> cs.CoreSchema:
-    return cs.str_schema(pattern=("^$|" if empty else "") + NAME_PATTERN, max_length=max_length)
+def _name(max_length: int = 63, *, empty: bool = False) -> Str:
+    return Str(pattern=("^$|" if empty else "") + NAME_PATTERN, max_length=max_length)
 
 
-def _bounded(ge: int, le: int) -> cs.CoreSchema:
-    return cs.int_schema(ge=ge, le=le)
+def _metrics() -> DictOf:
+    return DictOf(Str(), Float())
 
 
-_METRICS = cs.dict_schema(cs.str_schema(), cs.float_schema())
-_ARNS = cs.list_schema(cs.str_schema(pattern=ARN_PATTERN, max_length=2048))
+def _arns() -> ListOf:
+    return ListOf(Str(pattern=ARN_PATTERN, max_length=2048))
+
 
 _complete(
     ValidationPolicy,
     {
-        "min": (_METRICS, dict),
-        "max": (_METRICS, dict),
-        "max_regression": (cs.dict_schema(cs.str_schema(), cs.float_schema(ge=0)), dict),
-        "on_missing_metrics": (cs.literal_schema(["reject", "pass"]), "reject"),
-        "auto_reject": (cs.bool_schema(), True),
-        "auto_approve": (cs.bool_schema(), False),
+        "min": Field(_metrics(), factory=dict),
+        "max": Field(_metrics(), factory=dict),
+        "max_regression": Field(DictOf(Str(), Float(ge=0)), factory=dict),
+        "on_missing_metrics": Field(OneOf("reject", "pass"), "reject"),
+        "auto_reject": Field(Bool(), True),
+        "auto_approve": Field(Bool(), False),
     },
 )
 
-_DEPLOY_FIELDS: dict[str, _Field] = {
-    "enabled": (cs.bool_schema(), True),
-    "endpoint_name": (_name(empty=True), ""),
-    "instance_type": (cs.str_schema(), "ml.m5.large"),
-    "instance_count": (_bounded(1, 100), 1),
-    "variant_name": (_name(), "AllTraffic"),
-    "strategy": (cs.literal_schema(["all-at-once", "canary", "linear"]), "all-at-once"),
-    "traffic_percent": (_bounded(1, 50), 10),
-    "wait_seconds": (_bounded(0, 3600), 300),
-    "rollback_alarms": (cs.list_schema(cs.str_schema(), max_length=10), list),
-    "create_alarms": (cs.bool_schema(), True),
-    "max_execution_timeout_seconds": (_bounded(600, 28800), 3600),
-    "execution_role_arn": (cs.str_schema(), ""),
-    "on_reject_without_fallback": (cs.literal_schema(["keep", "delete"]), "keep"),
-}
-_complete(DeployPolicy, _DEPLOY_FIELDS, after=_guardrails_fit_the_fleet)
+
+def _deploy_fields() -> dict[str, Field]:
+    return {
+        "enabled": Field(Bool(), True),
+        "endpoint_name": Field(_name(empty=True), ""),
+        "instance_type": Field(Str(), "ml.m5.large"),
+        "instance_count": Field(Int(ge=1, le=100), 1),
+        "variant_name": Field(_name(), "AllTraffic"),
+        "strategy": Field(OneOf("all-at-once", "canary", "linear"), "all-at-once"),
+        "traffic_percent": Field(Int(ge=1, le=50), 10),
+        "wait_seconds": Field(Int(ge=0, le=3600), 300),
+        "rollback_alarms": Field(ListOf(Str(), max_length=10), factory=list),
+        "create_alarms": Field(Bool(), True),
+        "max_execution_timeout_seconds": Field(Int(ge=600, le=28800), 3600),
+        "execution_role_arn": Field(Str(), ""),
+        "on_reject_without_fallback": Field(OneOf("keep", "delete"), "keep"),
+    }
+
+
+_complete(DeployPolicy, _deploy_fields(), after=_guardrails_fit_the_fleet)
 _complete(
     StagePolicy,
-    {**_DEPLOY_FIELDS, "name": (_name(), _NO_DEFAULT), "soak_minutes": (_bounded(0, 10080), 0)},
+    {**_deploy_fields(), "name": Field(_name()), "soak_minutes": Field(Int(ge=0, le=10080), 0)},
     before=_no_enabled,
     after=_guardrails_fit_the_fleet,
 )
 _complete(
     NotifyPolicy,
     {
-        "sns_topic_arn": (cs.str_schema(), ""),
-        "slack_secret_id": (cs.str_schema(), ""),
-        "sns": (cs.bool_schema(), True),
-        "slack": (cs.bool_schema(), True),
+        "sns_topic_arn": Field(Str(), ""),
+        "slack_secret_id": Field(Str(), ""),
+        "sns": Field(Bool(), True),
+        "slack": Field(Bool(), True),
     },
 )
 _complete(
     SlackApprover,
-    {"user": (cs.str_schema(pattern=SLACK_USER_PATTERN), _NO_DEFAULT), "iam": (_ARNS, list)},
+    {"user": Field(Str(pattern=SLACK_USER_PATTERN)), "iam": Field(_arns(), factory=list)},
     before=_user_alone,
 )
 _complete(
     ApprovalPolicy,
     {
-        "distinct_approver": (cs.bool_schema(), True),
-        "approvers": (_ARNS, list),
-        "slack": (cs.bool_schema(), False),
-        "slack_approvers": (cs.dict_schema(cs.str_schema(), cs.list_schema(SlackApprover.core_schema)), dict),
+        "distinct_approver": Field(Bool(), True),
+        "approvers": Field(_arns(), factory=list),
+        "slack": Field(Bool(), False),
+        "slack_approvers": Field(DictOf(Str(), ListOf(SlackApprover.spec)), factory=dict),
     },
     nested={"slack_approvers": (SlackApprover, True)},
 )
 _complete(
     ProjectPolicy,
     {
-        "validation": (
-            cs.no_info_after_validator_function(_not_both_directions, ValidationPolicy.core_schema),
-            ValidationPolicy,
-        ),
-        "approval": (ApprovalPolicy.core_schema, ApprovalPolicy),
-        "deploy": (DeployPolicy.core_schema, DeployPolicy),
-        "stages": (
-            cs.no_info_after_validator_function(
-                _distinct_stages, cs.list_schema(StagePolicy.core_schema, max_length=MAX_STAGES)
-            ),
-            list,
-        ),
-        "notify": (NotifyPolicy.core_schema, NotifyPolicy),
+        "validation": Field(After(ValidationPolicy.spec, _not_both_directions), factory=ValidationPolicy),
+        "approval": Field(ApprovalPolicy.spec, factory=ApprovalPolicy),
+        "deploy": Field(DeployPolicy.spec, factory=DeployPolicy),
+        "stages": Field(After(ListOf(StagePolicy.spec, max_length=MAX_STAGES), _distinct_stages), factory=list),
+        "notify": Field(NotifyPolicy.spec, factory=NotifyPolicy),
     },
     before=_stages_inherit_deploy,
     nested={
