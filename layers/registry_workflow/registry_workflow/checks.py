@@ -28,6 +28,30 @@ if TYPE_CHECKING:  # pragma: no cover
     from pydantic_core import CoreSchema
 
 
+class Validated:
+    """A validated record (a policy table, a part of an event): attributes set by this module or by
+    pydantic-core, read-only afterwards. pydantic-core keeps its bookkeeping in the `__pydantic_*`
+    slots, which copy and pickle restore through setattr: those alone may be set."""
+
+    __slots__ = ("__dict__", "__pydantic_extra__", "__pydantic_fields_set__", "__pydantic_private__")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("__pydantic_"):
+            raise AttributeError(f"{type(self).__name__} is read-only")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return other.__dict__ == self.__dict__
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+
 class Undecided(Exception):
     """The plain check cannot vouch for a value: pydantic-core decides."""
 

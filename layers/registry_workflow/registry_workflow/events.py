@@ -36,6 +36,7 @@ from registry_workflow.checks import (
     Spec,
     Str,
     Undecided,
+    Validated,
 )
 from registry_workflow.errors import MalformedEventError
 
@@ -46,33 +47,16 @@ ApprovalStatus = Literal["PendingManualApproval", "Approved", "Rejected"]
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
 
-class _Parsed:
-    """A validated event part: attributes set by checks.py or pydantic-core, read-only afterwards.
+class _Parsed(Validated):
+    """A validated event part (read-only: checks.Validated).
 
     Unknown keys are allowed and kept apart from the fields, as the pydantic models did (`extra="allow"`).
     """
 
-    __slots__ = ("__dict__", "__pydantic_extra__", "__pydantic_fields_set__", "__pydantic_private__")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("__pydantic_"):  # pydantic-core's slots, which copy and pickle restore
-            raise AttributeError(f"{type(self).__name__} is read-only")
-        object.__setattr__(self, name, value)
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only")
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return other.__dict__ == self.__dict__
+    __slots__ = ()
 
     def __hash__(self) -> int:
         return hash((type(self), tuple(self.__dict__)))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
-        return f"{type(self).__name__}({fields})"
 
 
 class ModelLifeCycle(_Parsed):

@@ -24,7 +24,21 @@ import json
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Self
 
-from registry_workflow.checks import After, Bool, DictOf, Field, Float, Int, Invalid, ListOf, Model, OneOf, Refusal, Str
+from registry_workflow.checks import (
+    After,
+    Bool,
+    DictOf,
+    Field,
+    Float,
+    Int,
+    Invalid,
+    ListOf,
+    Model,
+    OneOf,
+    Refusal,
+    Str,
+    Validated,
+)
 
 #: unknown keys are errors; NaN and infinity are no threshold (every comparison with NaN fails).
 #: The config loader also validates with strict=True: `true` is no number, "2" no integer.
@@ -37,10 +51,10 @@ ValidationError = Invalid
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 
 
-class PolicyModel:
-    """A validated policy table: attributes set by checks.py or pydantic-core, read-only afterwards."""
+class PolicyModel(Validated):
+    """A validated policy table (read-only: checks.Validated)."""
 
-    __slots__ = ("__dict__", "__pydantic_extra__", "__pydantic_fields_set__", "__pydantic_private__")
+    __slots__ = ()
 
     #: the keys of the table, in order
     model_fields: ClassVar[tuple[str, ...]] = ()
@@ -68,24 +82,8 @@ class PolicyModel:
         object.__setattr__(copy, "__dict__", {**self.__dict__, **(update or {})})
         return copy
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if not name.startswith("__pydantic_"):  # the bookkeeping slots (pydantic-core's, copy's)
-            raise AttributeError(f"{type(self).__name__} is read-only")
-        object.__setattr__(self, name, value)
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only")
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return other.__dict__ == self.__dict__
-
     def __hash__(self) -> int:
         return hash((type(self), *self.__dict__.values()))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
 
 def _dump(value: Any) -> Any:
