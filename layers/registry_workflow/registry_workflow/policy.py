@@ -36,6 +36,7 @@ from registry_workflow.checks import (
     Model,
     OneOf,
     Refusal,
+    Spec,
     Str,
     Validated,
 )
@@ -322,12 +323,23 @@ def _complete(
     *,
     before: Callable[[Any], Any] | None = None,
     after: Callable[[Any], Any] | None = None,
-    nested: dict[str, tuple[type[PolicyModel], bool]] | None = None,
 ) -> None:
     cls.model_fields = tuple(fields)
-    cls.nested = nested or {}
+    cls.nested = {name: found for name, field in fields.items() if (found := _policy_class_in(field.spec))}
     config = {**_STRICT, "title": cls.__name__}
     cls.spec = Model(cls, fields, extra="forbid", config=config, strip=True, before=before, after=after)
+
+
+def _policy_class_in(spec: Spec, in_container: bool = False) -> tuple[type[PolicyModel], bool] | None:
+    """The policy class a key's spec holds, and whether inside a list or table (`ListOf(StagePolicy)`)."""
+    if isinstance(spec, Model):
+        return spec.cls, in_container
+    if isinstance(spec, ListOf):
+        return _policy_class_in(spec.item, True)
+    if isinstance(spec, DictOf):
+        return _policy_class_in(spec.value, True)
+    inner = getattr(spec, "inner", None)  # After, Before, Nullable: the same key, checked more
+    return _policy_class_in(inner, in_container) if isinstance(inner, Spec) else None
 
 
 def _name(max_length: int = 63, *, empty: bool = False) -> Str:
@@ -402,7 +414,6 @@ _complete(
         "slack": Field(Bool(), False),
         "slack_approvers": Field(DictOf(Str(), ListOf(SlackApprover.spec)), factory=dict),
     },
-    nested={"slack_approvers": (SlackApprover, True)},
 )
 _complete(
     ProjectPolicy,
@@ -414,11 +425,4 @@ _complete(
         "notify": Field(NotifyPolicy.spec, factory=NotifyPolicy),
     },
     before=_stages_inherit_deploy,
-    nested={
-        "validation": (ValidationPolicy, False),
-        "approval": (ApprovalPolicy, False),
-        "deploy": (DeployPolicy, False),
-        "stages": (StagePolicy, True),
-        "notify": (NotifyPolicy, False),
-    },
 )
