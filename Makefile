@@ -45,8 +45,9 @@ validate: $(STAMP) ## sam validate --lint, then cfn-lint with the serverless rul
 PYTEST_WORKERS ?= auto
 # The project's modules are compiled once first: with PYTHONDONTWRITEBYTECODE set (as on the dev
 # machine and CI) no process writes bytecode, so every twin, execution environment and CLI process
-# the tests start would compile the modules it imports again.
-PYTEST := $(BIN)/python -m compileall -q layers functions bench >/dev/null && $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
+# the tests, the demo and the benchmarks start would compile the modules it imports again.
+COMPILE := $(BIN)/python -m compileall -q layers functions bench >/dev/null
+PYTEST := $(COMPILE) && $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 test: $(STAMP) lint typecheck validate ## Everything CI runs: lint, types, template, all tests
 	$(PYTEST) $(PYTEST_ARGS)
@@ -61,9 +62,11 @@ e2e: $(STAMP) ## End-to-end tests on the offline twin
 	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 demo: $(STAMP) ## Run the whole approval workflow on the offline twin
+	@$(COMPILE)
 	$(BIN)/python -m registry_workflow.demo
 
 local: $(STAMP) ## Start the offline twin on 127.0.0.1:4599
+	@$(COMPILE)
 	$(BIN)/registry-workflow local --port 4599
 
 SAM ?= $(BIN)/sam
@@ -91,6 +94,7 @@ fuzz: $(STAMP) ## Long fuzz run (HYPOTHESIS_PROFILE=fuzz): every handler and the
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/integration/test_handler_fuzz.py tests/unit/test_config_fuzz.py
 
 bench: $(STAMP) ## Benchmarks (on demand; numbers go to docs/performance.md): ends with each figure vs its target
+	@$(COMPILE)
 	$(BIN)/python bench/all.py
 
 clean: ## Remove build output and caches (keeps .venv)

@@ -100,7 +100,8 @@ def slack_stub() -> Iterator[SlackStub]:
     stub = SlackStub(url=f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-token")
     server.RequestHandlerClass = _handler(stub)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: 0.5 s by default, at the end of every test that uses the stub
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield stub

@@ -360,3 +360,112 @@ def test_search_filters_model_packages_on_the_life_cycle(sagemaker: Any) -> None
     assert found({"Name": "ModelLifeCycle.Stage", "Operator": "NotExists"}) == {unstaged}
     with pytest.raises(ClientError, match="Unknown property name"):
         found({"Name": "ModelLifeCycle.Owner", "Value": "me"})
+
+
+# --- TransactWriteItems: item-level snapshot and rollback --------------------------------------------
+
+
+def _table(dynamodb: Any, name: str, *, range_key: bool = False) -> None:
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
+    if range_key:
+        keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attributes.append({"AttributeName": "sk", "AttributeType": "S"})
+    dynamodb.create_table(
+        TableName=name, KeySchema=keys, AttributeDefinitions=attributes, BillingMode="PAY_PER_REQUEST"
+    )
+
+
+def _contents(dynamodb: Any, name: str) -> list[dict[str, Any]]:
+    items = dynamodb.scan(TableName=name, ConsistentRead=True)["Items"]
+    return sorted(items, key=lambda item: (item["pk"]["S"], item.get("sk", {}).get("S", "")))
+
+
+@pytest.fixture
+def no_table_copies(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transaction that deep-copied a whole table (moto's own backup) fails here."""
+    from moto.dynamodb.models.table import Table
+
+    def refuse(self: Any, memo: Any) -> Any:
+        raise AssertionError(f"table {self.name} was copied whole")
+
+    monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)
+
+
+def test_a_failed_transaction_puts_back_exactly_the_items_it_touched(no_table_copies: None) -> None:
+    from registry_workflow import aws
+
+    dynamodb = aws.client("dynamodb")
+    _table(dynamodb, "plain")
+    _table(dynamodb, "ranged", range_key=True)
+    for i in range(3):
+        dynamodb.put_item(TableName="plain", Item={"pk": {"S": f"p{i}"}, "n": {"N": str(i)}})
+        dynamodb.put_item(TableName="ranged", Item={"pk": {"S": "h"}, "sk": {"S": f"s{i}"}, "n": {"N": str(i)}})
+    before = {name: _contents(dynamodb, name) for name in ("plain", "ranged")}
+
+    with pytest.raises(ClientError) as refused:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "plain", "Item": {"pk": {"S": "new"}}}},
+                {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "h"}, "sk": {"S": "s0"}, "n": {"N": "99"}}}},
+                {
+                    "Update": {
+                        "TableName": "plain",
+                        "Key": {"pk": {"S": "p1"}},
+                        "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "42"}},
+                    }
+                },
+                {"Delete": {"TableName": "ranged", "Key": {"pk": {"S": "h"}, "sk": {"S": "s2"}}}},
+                {"Delete": {"TableName": "plain", "Key": {"pk": {"S": "p2"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "plain",
+                        "Key": {"pk": {"S": "p0"}},
+                        "ConditionExpression": "n = :never",
+                        "ExpressionAttributeValues": {":never": {"N": "7"}},
+                    }
+                },
+            ]
+        )
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert {name: _contents(dynamodb, name) for name in ("plain", "ranged")} == before
+
+
+def test_a_transaction_that_passes_writes_every_item_and_nothing_else(no_table_copies: None) -> None:
+    from registry_workflow import aws
+
+    dynamodb = aws.client("dynamodb")
+    _table(dynamodb, "plain")
+    dynamodb.put_item(TableName="plain", Item={"pk": {"S": "keep"}})
+    dynamodb.put_item(TableName="plain", Item={"pk": {"S": "gone"}})
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": "plain",
+                    "Item": {"pk": {"S": "new"}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Delete": {"TableName": "plain", "Key": {"pk": {"S": "gone"}}}},
+        ]
+    )
+    assert [item["pk"]["S"] for item in _contents(dynamodb, "plain")] == ["keep", "new"]
+
+
+def test_a_transaction_naming_one_item_twice_is_refused_and_changes_nothing(no_table_copies: None) -> None:
+    from registry_workflow import aws
+
+    dynamodb = aws.client("dynamodb")
+    _table(dynamodb, "plain")
+    dynamodb.put_item(TableName="plain", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    with pytest.raises(ClientError) as refused:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "plain", "Item": {"pk": {"S": "a"}, "n": {"N": "2"}}}},
+                {"Put": {"TableName": "plain", "Item": {"pk": {"S": "a"}, "n": {"N": "3"}}}},
+            ]
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert _contents(dynamodb, "plain") == [{"pk": {"S": "a"}, "n": {"N": "1"}}]

@@ -28,6 +28,10 @@ DynamoDB / SageMaker calls not   each call runs alone (`_serialize`): concurrent
   thread-safe (a concurrent      get AWS's atomic calls, conditional writes included
   write breaks a read or a
   transaction: HTTP 500)
+TransactWriteItems copies every  it snapshots only the items it names, and puts back exactly those
+  table it touches (for its      when it fails (`_item_level_transactions`): a transaction costs
+  rollback): O(table) a call,    what its items cost, as on AWS, so a burst's audit and ledger
+  O(n^2) over a burst            writes no longer slow down as the tables grow
 CreatedBy / LastModifiedBy are   the caller's IAM identity (`IamIdentity.Arn`, `PrincipalId`): an
   one fake Studio user profile   IAM user of moto's IAM, an assumed role's session, or the
   for every caller               account's root for keys moto's IAM does not know (plain test keys)
@@ -42,6 +46,7 @@ ModelLifeCycle ignored: not      Create/UpdateModelPackage validate it (Stage an
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import re
@@ -97,6 +102,7 @@ def apply() -> None:
             return
         _patch_backend()
         _patch_responses()
+        _item_level_transactions()
         _serialize()
         _applied = True
 
@@ -350,6 +356,92 @@ def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(*args, **kwargs)
 
     return call
+
+
+# --- DynamoDB transactions: a snapshot of their items, not of their tables ---------------------------
+
+#: set while a transaction runs (under `_lock`): moto's whole-table backup is skipped then
+_transaction = threading.local()
+
+
+def _item_level_transactions() -> None:
+    """TransactWriteItems snapshots the items it names, not the tables they are in.
+
+    moto backs up each table a transaction touches with `copy.deepcopy(table)` before running it,
+    and puts the copies back when it fails. That makes every transaction cost as much as its
+    tables hold: the audit trail and the ledger write one per event, so a burst of n versions
+    cost O(n^2), and moto's time, not the handlers', decided how fast the twin drained a burst.
+    Here the backup is of the items the transaction names (at most 100, as on AWS) and the
+    rollback puts back exactly those; everything else about the call (its checks, its errors,
+    `ALL_OLD` on a failed condition) is still moto's. Calls are serialized (`_serialize`), so no
+    other call sees the items between a failed transaction's writes and their rollback.
+    """
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    class _TableCopy:
+        """`copy` as moto's DynamoDB backend sees it: a table is not copied while a transaction runs."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+            if isinstance(value, Table) and getattr(_transaction, "active", False):
+                return value  # moto's rollback then puts the table back as it is; ours restores its items
+            return copy.deepcopy(value, memo)
+
+    original = DynamoDBBackend.transact_write_items
+
+    @functools.wraps(original)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with _lock:
+            before = _snapshot_items(self, transact_items)
+            _transaction.active = True
+            try:
+                return original(self, transact_items)
+            except BaseException:
+                _restore_items(before)
+                raise
+            finally:
+                _transaction.active = False
+
+    dynamodb_models.copy = _TableCopy()  # type: ignore[assignment]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _snapshot_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any]]:
+    """(table, hash key, range key, a copy of the item or None) for each item the transaction names."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    saved = []
+    for entry in transact_items:
+        try:
+            _, op = next(iter(entry.items()))
+            table = backend.tables[op["TableName"]]
+            attrs = op["Item"] if "Item" in op else op["Key"]
+            hash_key = DynamoType(attrs[table.hash_key_attr])
+            range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+            item = table.get_item(hash_key, range_key)
+        except Exception:  # noqa: BLE001, S112 - an op moto will refuse: it writes nothing to undo
+            continue
+        saved.append((table, hash_key, range_key, copy.deepcopy(item)))
+    return saved
+
+
+def _restore_items(saved: list[tuple[Any, Any, Any, Any]]) -> None:
+    """Put each named item back as it was before the transaction (absent if it was)."""
+    for table, hash_key, range_key, item in reversed(saved):
+        if range_key is None:
+            if item is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = item
+        elif item is None:
+            table.items.get(hash_key, {}).pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = item
 
 
 # --- who is calling (CreatedBy / LastModifiedBy) ----------------------------------------------------

@@ -29,6 +29,9 @@ FAKE_CREDENTIALS = {
 }
 #: how long stopping may take after the first Ctrl-C / SIGTERM before the process exits regardless
 STOP_GRACE_SECONDS = 10.0
+#: how often a serving loop looks for a stop request: `shutdown()` waits up to this long (0.5 s by
+#: default in socketserver and werkzeug, paid by every twin stop and every test's stand-in server)
+SHUTDOWN_POLL_SECONDS = 0.05
 
 
 class PortInUseError(RegistryWorkflowError):
@@ -139,7 +142,7 @@ class _RoutedMotoServer(ThreadedMotoServer):
 
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
-        self._server.serve_forever()
+        self._server.serve_forever(poll_interval=SHUTDOWN_POLL_SECONDS)
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",

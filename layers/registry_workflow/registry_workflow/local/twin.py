@@ -46,7 +46,7 @@ from registry_workflow.local.lambda_runtime import (
     LambdaContext,
     function_arn_of,
 )
-from registry_workflow.local.server import DEFAULT_PORT, HOST, LocalAws
+from registry_workflow.local.server import DEFAULT_PORT, HOST, SHUTDOWN_POLL_SECONDS, LocalAws
 from registry_workflow.local.template import (
     ACCOUNT,
     DEFAULT_REGION,
@@ -976,7 +976,12 @@ class _Sink:
         return f"http://{HOST}:{self.server.server_port}"
 
     def start(self) -> None:
-        threading.Thread(target=self.server.serve_forever, name="twin-sink", daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="twin-sink",
+            daemon=True,
+        ).start()
 
     def stop(self) -> None:
         self.server.shutdown()
