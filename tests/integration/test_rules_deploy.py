@@ -11,6 +11,8 @@ from registry_workflow.local.template import RuleSpec, load_template, pattern_ma
 #: sample → (deployer matches, tracker matches). Every file in events/ must be listed here.
 EXPECTED = {
     "model-package-approved": (True, False),
+    # a promotion asked (ModelLifeCycle -> a stage, StageStatus Approved): the deployer takes or refuses it
+    "model-package-promotion-requested": (True, False),
     # a metadata stamp still says Approved: never a deployment
     "model-package-metadata-stamp": (False, False),
     # a version created already Approved carries no UpdatedModelPackageFields

@@ -25,6 +25,8 @@ EXPECTED: dict[str, tuple[bool, bool]] = {
     "model-package-rejected-with-description": (False, True),
     # no UpdatedModelPackageFields (a creation, here already Approved): announced, not validated
     "model-package-no-updated-fields": (False, True),
+    # a promotion asked: the deployer's alone (it announces what it does with it)
+    "model-package-promotion-requested": (False, False),
     # someone else's metadata stamp on an Approved version: nobody acts (no loop, no noise)
     "model-package-metadata-stamp": (False, False),
     # the validator's own stamp on a pending version: announced, never re-validated

@@ -35,6 +35,7 @@ def test_every_model_package_sample_parses(sample: str) -> None:
         ("model-package-metadata-stamp", False, False, True),
         ("validation-stamp-passed", False, False, True),
         ("validation-stamp-failed", False, True, False),
+        ("model-package-promotion-requested", False, False, False),
     ],
 )
 def test_what_changed(sample: str, creation: bool, approval_changed: bool, metadata_only: bool) -> None:
@@ -44,6 +45,15 @@ def test_what_changed(sample: str, creation: bool, approval_changed: bool, metad
         approval_changed,
         metadata_only,
     )
+
+
+@pytest.mark.parametrize("sample", PACKAGE_SAMPLES)
+def test_only_the_promotion_sample_asks_for_a_promotion(sample: str) -> None:
+    detail = parse_model_package_event(load_event(sample)).detail
+    assert detail.promotion_asked is (sample == "model-package-promotion-requested")
+    if detail.promotion_asked:
+        assert detail.lifecycle is not None
+        assert (detail.lifecycle.stage, detail.lifecycle.stage_status) == ("production", "Approved")
 
 
 def test_optional_fields_may_be_absent() -> None:
