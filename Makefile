@@ -77,16 +77,19 @@ build: $(STAMP) ## sam build (python3.12 from .venv on PATH)
 STAGE ?= dev
 LOG_RETENTION_dev  := 14
 LOG_RETENTION_prod := 90
-# The first deploy and every later one: ManagedTeams always comes from config/.env.shared (the
-# directory the ConfigLayer ships), never from samconfig.toml or the template's default, so the
-# stack covers exactly the teams its provisioner will read. GUIDED=1 asks every parameter, these
+# The first deploy and every later one: ManagedTeams always comes from config/.env.shared and
+# GuardedStages from config/policy.toml (the directory the ConfigLayer ships), never from
+# samconfig.toml or the template's defaults, so the stack covers exactly the teams and guards
+# exactly the stages its provisioner will read. GUIDED=1 asks every parameter, these
 # values as the defaults (the first deploy by hand, instead of a bare `sam deploy --guided`).
-deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; teams from config/.env.shared; GUIDED=1 asks
+deploy: build ## sam deploy to STAGE (dev|prod); needs SAGEMAKER_ROLE_ARN; teams and guarded stages from config/; GUIDED=1 asks
 	@test -n "$(SAGEMAKER_ROLE_ARN)" || { echo "set SAGEMAKER_ROLE_ARN=arn:aws:iam::<account>:role/<sagemaker execution role>"; exit 2; }
 	@teams=$$($(BIN)/registry-workflow teams --config-dir config) || exit 2; \
-	echo "ManagedTeams=$$teams (config/.env.shared)"; \
+	guarded=$$($(BIN)/registry-workflow guarded-stages --config-dir config) || exit 2; \
+	echo "ManagedTeams=$$teams (config/.env.shared), GuardedStages=$$guarded (config/policy.toml)"; \
 	$(SAM) deploy --config-env $(STAGE) $(if $(GUIDED),--guided) \
-	  --parameter-overrides Stage=$(STAGE) ManagedTeams=$$teams LogRetentionDays=$(LOG_RETENTION_$(STAGE)) \
+	  --parameter-overrides Stage=$(STAGE) ManagedTeams=$$teams GuardedStages=$$guarded \
+	  LogRetentionDays=$(LOG_RETENTION_$(STAGE)) \
 	  SageMakerExecutionRoleArn=$(SAGEMAKER_ROLE_ARN) $(if $(METRICS_BUCKET),MetricsBucket=$(METRICS_BUCKET)) \
 	  $(if $(METRICS_KMS_KEY_ARN),MetricsKmsKeyArn=$(METRICS_KMS_KEY_ARN))
 

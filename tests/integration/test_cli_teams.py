@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -32,3 +33,16 @@ def test_verify_says_to_provision_and_provision_adopts(sagemaker: Any, config_di
     assert "1 adopted" in adopted.output
 
     assert run("verify").exit_code == 0
+
+
+def test_guarded_stages_prints_the_template_parameter(config_dir: Any) -> None:
+    # the seed's projects have no stages: the template's default, so the parameter is never empty
+    assert run("guarded-stages").output.strip() == "production"
+    policy = config_dir / "policy.toml"
+    policy.write_text(
+        policy.read_text()
+        + '\n[[projects."rc-fraud-detection".stages]]\nname = "staging"\n'
+        + '\n[[projects."rc-fraud-detection".stages]]\nname = "prod"\n'
+    )
+    assert run("guarded-stages").output.strip() == "prod"
+    assert json.loads(run("guarded-stages", "--json").output) == [{"stage": "prod", "groups": ["rc-fraud-detection"]}]

@@ -38,10 +38,14 @@ DEV_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/registry-workfl
 PROD_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/registry-workflow-prod/2"
 
 
-def cfn_event(request_type: str, url: str, *, stack: str = DEV_STACK, teams: str | None = None) -> dict[str, Any]:
+def cfn_event(
+    request_type: str, url: str, *, stack: str = DEV_STACK, teams: str | None = None, stages: str | None = None
+) -> dict[str, Any]:
     properties = {"ConfigVersion": "arn:aws:lambda:us-east-1:123456789012:layer:config:3"}
     if teams is not None:
         properties["ManagedTeams"] = teams
+    if stages is not None:
+        properties["GuardedStages"] = stages
     return {
         "RequestType": request_type,
         "ResponseURL": url,
@@ -161,3 +165,31 @@ def test_config_team_not_deployed_fails_the_deploy_clearly_before_any_write(
     assert "make deploy" in received[0]["Reason"]
     assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
     assert claim_owner() is None
+
+
+def test_a_guarded_stage_not_deployed_fails_the_deploy_clearly_before_any_write(
+    sagemaker: Any, config_dir: Any, lambda_context: Any, response_url
+) -> None:
+    url, received = response_url
+    policy = config_dir / "policy.toml"
+    policy.write_text(
+        policy.read_text()
+        + '\n[[projects."rc-fraud-detection".stages]]\nname = "staging"\n'
+        + '\n[[projects."rc-fraud-detection".stages]]\nname = "prod"\n'
+    )
+
+    handler_module("provisioner").lambda_handler(
+        cfn_event("Update", url, teams="rc,algo", stages="production"), lambda_context
+    )
+    assert [r["Status"] for r in received] == ["FAILED"]
+    assert (
+        "stage prod is guarded in policy.toml (rc-fraud-detection) but not in the stack's GuardedStages"
+        in (received[0]["Reason"])
+    )
+    assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+    assert claim_owner() is None
+
+    handler_module("provisioner").lambda_handler(
+        cfn_event("Update", url, teams="rc,algo", stages="prod"), lambda_context
+    )
+    assert [r["Status"] for r in received] == ["FAILED", "SUCCESS"]

@@ -14,7 +14,7 @@ import pytest
 from handler_loader import handler_module
 from registry_workflow.config import load_config
 from registry_workflow.errors import ConfigError
-from registry_workflow.provisioning import check_deployed_teams
+from registry_workflow.provisioning import check_deployed_stages, check_deployed_teams
 
 REDEPLOY = (
     "`make deploy STAGE=<stage> SAGEMAKER_ROLE_ARN=…` passes it from this file (`registry-workflow teams`), "
@@ -56,6 +56,67 @@ def test_a_hand_invoke_refuses_it_before_creating_any_group(
     monkeypatch.setenv("MANAGED_TEAMS", "rc")
 
     with pytest.raises(ConfigError, match=r"team algo is in config/.env.shared but not in .* ManagedTeams \(rc\)"):
+        handler_module("provisioner").lambda_handler({}, lambda_context)
+
+    assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+
+
+# --- guarded stages: policy.toml against the stack's GuardedStages ---------------------------------
+
+STAGES = """
+[[projects."rc-fraud-detection".stages]]
+name = "staging"
+
+[[projects."rc-fraud-detection".stages]]
+name = "prod"
+
+[[projects."algo-recommendation-engine".stages]]
+name = "canary"
+guarded = true
+
+[[projects."algo-recommendation-engine".stages]]
+name = "production"
+"""
+
+
+def _staged(config_dir: Path) -> None:
+    policy = config_dir / "policy.toml"
+    policy.write_text(policy.read_text() + STAGES)
+
+
+def test_a_guarded_stage_the_stack_does_not_guard_is_named_with_the_redeploy(config_dir: Path) -> None:
+    _staged(config_dir)
+
+    with pytest.raises(ConfigError) as raised:
+        check_deployed_stages(load_config(config_dir), ["production"])  # the template's default
+
+    assert str(raised.value) == (
+        f"{config_dir}/policy.toml: stages: stages canary, prod are guarded in policy.toml "
+        "(rc-fraud-detection, algo-recommendation-engine) but not in the stack's GuardedStages (production): "
+        "its IAM policies let any approver ask for them, and no promoter. "
+        "Redeploy with GuardedStages=canary,prod,production: `make deploy STAGE=<stage> SAGEMAKER_ROLE_ARN=…` "
+        "passes it from policy.toml (`registry-workflow guarded-stages`), a bare `sam deploy` passes samconfig.toml's"
+    )
+
+
+def test_stages_are_compared_exactly_as_iam_compares_them(config_dir: Path) -> None:
+    _staged(config_dir)
+    config = load_config(config_dir)
+    check_deployed_stages(config, ["canary", "prod", "production", "retired"])  # more guarded: fine
+    # the promoter's condition is StringEquals: "Prod" does not let a promoter ask for "prod"
+    with pytest.raises(ConfigError, match=r"stage prod is guarded in policy.toml \(rc-fraud-detection\)"):
+        check_deployed_stages(config, ["canary", "Prod", "production"])
+
+
+def test_a_hand_invoke_refuses_an_unguarded_stage_before_creating_any_group(
+    sagemaker: Any, config_dir: Path, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _staged(config_dir)
+    monkeypatch.setenv("GUARDED_STAGES", "canary,production")
+
+    with pytest.raises(
+        ConfigError, match=r"stage prod is guarded in policy.toml .* GuardedStages \(canary,production\)"
+    ):
         handler_module("provisioner").lambda_handler({}, lambda_context)
 
     assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []

@@ -202,3 +202,19 @@ def test_schedule_rates(expression: str, seconds: float | None) -> None:
     from registry_workflow.local.twin import _rate_seconds
 
     assert _rate_seconds(expression) == seconds
+
+
+def test_the_twins_stack_takes_its_teams_and_guarded_stages_from_its_config(config_dir: Any) -> None:
+    # as `make deploy` passes them: the seed's config (no stages) gives the template's defaults
+    seed = Twin(port=0, config_dir=config_dir).template
+    assert (seed.parameters["ManagedTeams"], seed.parameters["GuardedStages"]) == ("rc,algo", "production")
+
+    (config_dir / ".env.shared").write_text("TEAMS=fx\nFX_PROJECTS=pricing\n")
+    (config_dir / "policy.toml").write_text(
+        '[[projects."fx-pricing".stages]]\nname = "staging"\n\n[[projects."fx-pricing".stages]]\nname = "prod"\n'
+    )
+    staged = Twin(port=0, config_dir=config_dir).template
+    assert (staged.parameters["ManagedTeams"], staged.parameters["GuardedStages"]) == ("fx", "prod")
+    [deployer] = staged.rules_for("DeployerFunction")
+    assert "fx-" in json.dumps(deployer.pattern)
+    assert "rc-" not in json.dumps(deployer.pattern)

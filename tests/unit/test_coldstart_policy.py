@@ -118,6 +118,7 @@ class StagePolicy(DeployPolicy):
     #: minutes the version must have served here, with none of its alarms in ALARM, before the
     #: next stage accepts it (at most a week)
     soak_minutes: Annotated[int, Field(ge=0, le=10080)] = 0
+    guarded: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -353,7 +354,7 @@ APPROVAL_KEYS = {
     "slack": VALUES,
     "slack_approvers": st.dictionaries(st.sampled_from(["rc", "algo"]), st.lists(APPROVER, max_size=2) | VALUES),
 }
-STAGE = table_of({**DEPLOY_KEYS, "name": VALUES, "soak_minutes": VALUES})
+STAGE = table_of({**DEPLOY_KEYS, "name": VALUES, "soak_minutes": VALUES, "guarded": VALUES})
 TABLES = table_of(
     {
         "validation": table_of(VALIDATION_KEYS) | VALUES,

@@ -59,7 +59,24 @@ def test_the_first_deploy_takes_managed_teams_from_the_config(project: Path) -> 
     assert deploy[:3] == ["deploy", "--config-env", "dev"]
     assert "--guided" not in deploy
     assert "ManagedTeams=risk,ml" in deploy
+    assert "GuardedStages=production" in deploy  # no staged project: the template's default
     assert f"SageMakerExecutionRoleArn={ROLE}" in deploy
+
+
+def test_every_deploy_guards_the_stages_policy_toml_guards(project: Path) -> None:
+    (project / "config" / ".env.shared").write_text('TEAMS=risk\nRISK_PROJECTS="credit scoring"\n')
+    stages = (
+        '\n[[projects."risk-credit".stages]]\nname = "staging"\n\n[[projects."risk-credit".stages]]\nname = "prod"\n'
+        '\n[[projects."risk-scoring".stages]]\nname = "qa"\nguarded = true\n'
+        '\n[[projects."risk-scoring".stages]]\nname = "production"\nguarded = false\n'
+    )
+    (project / "config" / "policy.toml").write_text(BASE_POLICY + stages)
+
+    done, calls = make_deploy(project, "STAGE=dev")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "GuardedStages=prod,qa (config/policy.toml)" in done.stdout
+    assert "GuardedStages=prod,qa" in calls[1].split()
 
 
 def test_guided_asks_with_the_configs_teams_as_the_default(project: Path) -> None:

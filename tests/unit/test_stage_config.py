@@ -66,3 +66,35 @@ def test_stage_mistakes_are_refused_with_the_key(stages: str, message: str) -> N
     with pytest.raises(ConfigError) as caught:
         parse_config(ENV, BASE + stages)
     assert message in str(caught.value)
+
+
+def test_the_last_stage_is_guarded_unless_policy_toml_says_otherwise() -> None:
+    staging, production = parse_config(ENV, BASE + TWO).projects[0].stages
+    assert (staging.guarded, production.guarded) == (False, True)
+
+    three = TWO.replace("soak_minutes = 30", "soak_minutes = 30\nguarded = true") + (
+        '\n[[projects."rc-a".stages]]\nname = "dr"\nguarded = false\n'
+    )
+    config = parse_config(ENV, BASE + three)
+    assert [(s.name, s.guarded) for s in config.projects[0].stages] == [
+        ("staging", True),
+        ("production", False),
+        ("dr", False),
+    ]
+    assert config.guarded_stages == ["staging"]
+
+
+def test_guarded_stages_are_every_projects_guarded_stage_once() -> None:
+    env = "TEAMS=rc\nRC_PROJECTS=a b c\n"
+    other = TWO.replace('"rc-a"', '"rc-b"').replace('"production"', '"prod"')
+    config = parse_config(env, BASE + TWO + other)  # rc-c has no stages: nothing guarded there
+    assert config.guarded_stages == ["prod", "production"]
+    assert [p.group_name for p in config.projects if p.guards("production")] == ["rc-a"]
+    assert not config.project_for_group("rc-c").guards("default")  # type: ignore[union-attr]
+    assert parse_config(env, BASE).guarded_stages == []
+
+
+def test_guarded_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(ENV, BASE + TWO.replace("soak_minutes = 30", 'guarded = "yes"'))
+    assert "projects.rc-a.stages.guarded" in str(caught.value)

@@ -30,6 +30,7 @@ def test_samconfig_deploys_the_shipped_config_teams() -> None:
     for env in ("default", "dev", "prod"):
         overrides = samconfig[env]["deploy"]["parameters"]["parameter_overrides"]
         assert f"ManagedTeams={teams}" in overrides.split(), env
+        assert f"GuardedStages={load_config(REPO / 'config').guarded_stages_parameter}" in overrides.split(), env
 
 
 def test_runtime_is_python312_and_layers_are_built_by_sam() -> None:

@@ -182,6 +182,24 @@ def teams(config_dir: str, as_json: bool) -> None:
     click.echo(",".join(config.teams))
 
 
+@main.command("guarded-stages")
+@CONFIG_OPTION
+@JSON_OPTION
+def guarded_stages(config_dir: str, as_json: bool) -> None:
+    """Print the stages only a promoter may ask for, comma-separated (the template's GuardedStages).
+
+    A stage of policy.toml is guarded when it says `guarded = true`, or when it is a project's
+    last stage and says nothing. With no staged project: `production`, the template's default
+    (the parameter is never empty). --json: [{"stage", "groups"}], one per guarded stage.
+    """
+    config = _config(config_dir)
+    if as_json:
+        guarded = {name: [p.group_name for p in config.projects if p.guards(name)] for name in config.guarded_stages}
+        _emit([{"stage": name, "groups": groups} for name, groups in guarded.items()])
+        return
+    click.echo(config.guarded_stages_parameter)
+
+
 @main.command()
 @CONFIG_OPTION
 @JSON_OPTION

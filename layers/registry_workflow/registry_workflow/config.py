@@ -63,7 +63,13 @@ class Project:
             return (Stage(DEFAULT_STAGE, endpoint, self.policy.deploy, 0, 1),)
         return tuple(
             Stage(
-                s.name, s.endpoint_name or endpoint_name_for(self.group_name, s.name), s, i, len(staged), s.soak_minutes
+                s.name,
+                s.endpoint_name or endpoint_name_for(self.group_name, s.name),
+                s,
+                i,
+                len(staged),
+                s.soak_minutes,
+                guarded=s.guarded if s.guarded is not None else i == len(staged) - 1,
             )
             for i, s in enumerate(staged)
         )
@@ -71,6 +77,11 @@ class Project:
     @property
     def is_staged(self) -> bool:
         return len(self.stages) > 1
+
+    def guards(self, stage_name: str) -> bool:
+        """Only a promoter may ask for this project's stage of that name."""
+        stage = self.stage_named(stage_name)
+        return stage is not None and stage.guarded
 
     def stage_named(self, name: str) -> Stage | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -81,6 +92,8 @@ class Project:
 
 #: the name of a project's only stage when policy.toml lists none
 DEFAULT_STAGE = "default"
+#: template.yaml's GuardedStages default
+DEFAULT_GUARDED_STAGES = "production"
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,9 @@ class Stage:
     index: int = 0
     count: int = 1
     soak_minutes: int = 0
+    #: only a promoter may ask for this stage (IAM, the stack's GuardedStages): `guarded` in
+    #: policy.toml, else true for the last of two or more stages
+    guarded: bool = False
 
     @property
     def is_first(self) -> bool:
@@ -120,6 +136,17 @@ class RegistryConfig:
     @property
     def teams(self) -> list[str]:
         return list(dict.fromkeys(p.team for p in self.projects))
+
+    @property
+    def guarded_stages(self) -> list[str]:
+        """The stage names only a promoter may ask for, over every project (the template's GuardedStages)."""
+        return sorted({stage.name for project in self.projects for stage in project.stages if stage.guarded})
+
+    @property
+    def guarded_stages_parameter(self) -> str:
+        """The template's GuardedStages for this config: its guarded stages, else the template's
+        default (a CommaDelimitedList is never empty, and no project can ask for an unused name)."""
+        return ",".join(self.guarded_stages) or DEFAULT_GUARDED_STAGES
 
     @cached_property
     def _by_group(self) -> dict[str, Project]:

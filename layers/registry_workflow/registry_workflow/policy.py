@@ -34,6 +34,7 @@ from registry_workflow.checks import (
     Invalid,
     ListOf,
     Model,
+    Nullable,
     OneOf,
     Refusal,
     Spec,
@@ -178,6 +179,9 @@ class StagePolicy(DeployPolicy):
     #: minutes the version must have served here, with none of its alarms in ALARM, before the
     #: next stage accepts it (at most a week)
     soak_minutes: int
+    #: only a team's promoter may ask for this stage (the stack's GuardedStages, which `make deploy`
+    #: derives from these); unset, a project's last stage is guarded and the others are not
+    guarded: bool | None
 
 
 def _no_enabled(data: object) -> object:
@@ -388,7 +392,12 @@ def _deploy_fields() -> dict[str, Field]:
 _complete(DeployPolicy, _deploy_fields(), after=_guardrails_fit_the_fleet)
 _complete(
     StagePolicy,
-    {**_deploy_fields(), "name": Field(_name()), "soak_minutes": Field(Int(ge=0, le=10080), 0)},
+    {
+        **_deploy_fields(),
+        "name": Field(_name()),
+        "soak_minutes": Field(Int(ge=0, le=10080), 0),
+        "guarded": Field(Nullable(Bool()), None),
+    },
     before=_no_enabled,
     after=_guardrails_fit_the_fleet,
 )

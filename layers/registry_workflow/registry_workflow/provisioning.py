@@ -20,13 +20,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import MANAGED_BY
 from registry_workflow.aws import as_operation_error, error_code, error_message
-from registry_workflow.config import Project, RegistryConfig
+from registry_workflow.config import POLICY_FILE, Project, RegistryConfig
 from registry_workflow.errors import ConfigError
 
 MARKER = f"[managed-by={MANAGED_BY}]"
@@ -169,6 +170,31 @@ def check_deployed_teams(config: RegistryConfig, deployed: list[str]) -> None:
             "passes it from this file (`registry-workflow teams`), a bare `sam deploy` passes samconfig.toml's",
             config.source,
         )
+
+
+def check_deployed_stages(config: RegistryConfig, deployed: list[str]) -> None:
+    """Refuse a config that guards a stage the stack's GuardedStages does not name, before any AWS call.
+
+    The stack's promoter policy allows exactly its GuardedStages and its approver policy every
+    other stage (IAM's `sagemaker:ModelLifeCycle:stage`): a stage policy.toml guards but the stack
+    does not is one any approver may ask for, and no promoter may.
+    """
+    missing = [name for name in config.guarded_stages if name not in deployed]
+    if not missing:
+        return
+    where = [p.group_name for p in config.projects if any(p.guards(name) for name in missing)]
+    named = f"stage {missing[0]} is" if len(missing) == 1 else f"stages {', '.join(missing)} are"
+    raise ConfigError(
+        "stages",
+        ",".join(missing),
+        f"{named} guarded in policy.toml ({', '.join(where)}) but not in the stack's GuardedStages "
+        f"({','.join(deployed) or 'none'}): its IAM policies let any approver ask for "
+        f"{'it' if len(missing) == 1 else 'them'}, and no promoter. "
+        f"Redeploy with GuardedStages={','.join(config.guarded_stages)}: `make deploy STAGE=<stage> "
+        "SAGEMAKER_ROLE_ARN=…` passes it from policy.toml (`registry-workflow guarded-stages`), a bare "
+        "`sam deploy` passes samconfig.toml's",
+        str(Path(config.source).with_name(POLICY_FILE)) if config.source else POLICY_FILE,
+    )
 
 
 def verify(config: RegistryConfig, sagemaker: Any) -> ProvisionReport:

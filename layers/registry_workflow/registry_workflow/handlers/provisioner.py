@@ -2,7 +2,8 @@
 
 As the custom resource it also claims the account and region for its stack (one stack per
 account and region, `stack_claim`) and refuses a config that names a team the stack was not
-deployed for (its IAM policies and rules would not cover that team's groups).
+deployed for (its IAM policies and rules would not cover that team's groups), or that guards a
+stage the stack's GuardedStages does not (any approver could ask for it).
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from registry_workflow.config import RegistryConfig, load_config
 from registry_workflow.custom_resource import is_custom_resource_event, send_response
 from registry_workflow.errors import RegistryWorkflowError
 from registry_workflow.observability import logger, metrics
-from registry_workflow.provisioning import GroupState, ProvisionReport, check_deployed_teams, reconcile
+from registry_workflow.provisioning import (
+    GroupState,
+    ProvisionReport,
+    check_deployed_stages,
+    check_deployed_teams,
+    reconcile,
+)
 
 PHYSICAL_ID = "registry-workflow-model-package-groups"
 #: the stack's ManagedTeams, comma-separated (set by template.yaml on the function)
 MANAGED_TEAMS_ENV = "MANAGED_TEAMS"
+#: the stack's GuardedStages, comma-separated (likewise)
+GUARDED_STAGES_ENV = "GUARDED_STAGES"
 
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
@@ -33,10 +42,20 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
     return _as_dict(report)
 
 
-def provision(*, dry_run: bool = False, deployed_teams: str | None = None, stack_id: str = "") -> ProvisionReport:
+def provision(
+    *,
+    dry_run: bool = False,
+    deployed_teams: str | None = None,
+    deployed_stages: str | None = None,
+    stack_id: str = "",
+) -> ProvisionReport:
     """Reconcile the groups with the config; first, the checks that must hold before any write."""
     config = load_config()
-    _check_teams(config, os.environ.get(MANAGED_TEAMS_ENV) if deployed_teams is None else deployed_teams)
+    _check_against_stack(
+        config,
+        os.environ.get(MANAGED_TEAMS_ENV) if deployed_teams is None else deployed_teams,
+        os.environ.get(GUARDED_STAGES_ENV) if deployed_stages is None else deployed_stages,
+    )
     if stack_id:
         stack_claim.claim(aws.client("ssm"), stack_id)
     if not config.enabled:
@@ -64,7 +83,11 @@ def _handle_custom_resource(event: dict[str, Any]) -> dict[str, Any]:
         return {"RequestType": request}
     properties = event.get("ResourceProperties") or {}
     try:
-        report = provision(deployed_teams=properties.get("ManagedTeams"), stack_id=event["StackId"])
+        report = provision(
+            deployed_teams=properties.get("ManagedTeams"),
+            deployed_stages=properties.get("GuardedStages"),
+            stack_id=event["StackId"],
+        )
     except Exception as exc:  # noqa: BLE001 - any failure must reach CloudFormation, or the stack hangs
         logger.exception("provisioning failed")
         send_response(event, success=False, reason=str(exc), physical_id=PHYSICAL_ID)
@@ -77,10 +100,16 @@ def _handle_custom_resource(event: dict[str, Any]) -> dict[str, Any]:
     return _as_dict(report)
 
 
-def _check_teams(config: RegistryConfig, deployed: str | None) -> None:
-    if deployed is None:
-        return  # not told (an older stack, a local run): nothing to compare with
-    check_deployed_teams(config, [team.strip() for team in deployed.split(",") if team.strip()])
+def _check_against_stack(config: RegistryConfig, teams: str | None, stages: str | None) -> None:
+    # None: not told (an older stack, a local run): nothing to compare with
+    if teams is not None:
+        check_deployed_teams(config, _listed(teams))
+    if stages is not None:
+        check_deployed_stages(config, _listed(stages))
+
+
+def _listed(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _as_dict(report: ProvisionReport) -> dict[str, Any]:

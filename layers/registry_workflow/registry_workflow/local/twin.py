@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from registry_workflow.errors import RegistryWorkflowError
+from registry_workflow.config import load_config
+from registry_workflow.errors import ConfigError, RegistryWorkflowError
 from registry_workflow.events import (
     ENDPOINT_STATE_CHANGE,
     MODEL_PACKAGE_STATE_CHANGE,
@@ -140,9 +141,10 @@ class Twin:
         self.concurrency = concurrency
         self.retry_delays = retry_delays
         self.aws = LocalAws(port)
-        # parameters without a default that AWS gets from the operator (moto accepts any role)
+        # parameters without a default that AWS gets from the operator (moto accepts any role), and
+        # the ones `make deploy` derives from the config
         local_role = f"arn:aws:iam::{ACCOUNT}:role/registry-workflow-local"
-        local_parameters = {"SageMakerExecutionRoleArn": local_role}
+        local_parameters = {"SageMakerExecutionRoleArn": local_role, **_parameters_from_config(Path(config_dir))}
         self.template: Template = load_template(template_path, local_parameters, region=self.region)
         self._lambda_settings = _lambda_settings(self.template.path)
         self._queue_sources = _queue_sources(self.template.path)
@@ -829,6 +831,22 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _parameters_from_config(config_dir: Path) -> dict[str, str]:
+    """ManagedTeams and GuardedStages as `make deploy` passes them: from the config the stack ships.
+
+    A config that does not load keeps the template's defaults: the provisioner then says what is
+    wrong with it, as on AWS.
+    """
+    try:
+        config = load_config(config_dir)
+    except ConfigError:
+        return {}
+    parameters = {"GuardedStages": config.guarded_stages_parameter}
+    if config.teams:
+        parameters["ManagedTeams"] = ",".join(config.teams)
+    return parameters
 
 
 def _rate_seconds(expression: str) -> float | None:
