@@ -3,7 +3,13 @@
 - `decisions`: the pure core, (ledger state, endpoint state, facts) → a decision; no AWS.
 - `resources`: what a deployment creates (names, variants, alarms, DeploymentConfig, tags); pure.
 - `sagemaker`: the SageMaker/CloudWatch calls that carry a decision out, refusals typed.
-- `service`: `DeploymentService`, the orchestration the deployer and tracker Lambdas run.
+- `service`: `DeploymentService`, the facade the deployer and tracker Lambdas run; it hands each
+  event to one collaborator per idea:
+  - `rollout`: an approval recorded, then queued, superseded or started under the endpoint's lock;
+  - `rejection`: a rejected version rolled back to the last approved one, or its endpoint retired;
+  - `promotion`: promotion through stages, and the version's `ModelLifeCycle`;
+  - `tracking`: deployments closed on the endpoint's events (`track`) and on schedule (`sweep`);
+  - `announcements`: what people are told; `outcomes`: what one event did (`Outcome`).
 """
 
 from registry_workflow.deployment.decisions import BUSY, COMPLETED, TERMINAL, is_deployable
