@@ -103,9 +103,12 @@ def test_stages_are_compared_exactly_as_iam_compares_them(config_dir: Path) -> N
     _staged(config_dir)
     config = load_config(config_dir)
     check_deployed_stages(config, ["canary", "prod", "production", "retired"])  # more guarded: fine
-    # the promoter's condition is StringEquals: "Prod" does not let a promoter ask for "prod"
-    with pytest.raises(ConfigError, match=r"stage prod is guarded in policy.toml \(rc-fraud-detection\)"):
+    # the promoter's condition is StringEquals: "Prod" lets no promoter ask for "prod" (and the
+    # approver's IgnoreCase keeps approvers out): nobody could
+    with pytest.raises(ConfigError) as raised:
         check_deployed_stages(config, ["canary", "Prod", "production"])
+    assert "spelled differently in the stack's GuardedStages: prod (the stack has Prod)" in str(raised.value)
+    assert "no one could ask for it. Redeploy with GuardedStages=canary,prod,production" in str(raised.value)
 
 
 def test_a_hand_invoke_refuses_an_unguarded_stage_before_creating_any_group(

@@ -469,3 +469,25 @@ def test_a_transaction_naming_one_item_twice_is_refused_and_changes_nothing(no_t
         )
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert _contents(dynamodb, "plain") == [{"pk": {"S": "a"}, "n": {"N": "1"}}]
+
+
+def test_a_failed_transaction_naming_a_table_by_arn_is_put_back_too(no_table_copies: None) -> None:
+    from registry_workflow import aws
+
+    dynamodb = aws.client("dynamodb")
+    _table(dynamodb, "plain")
+    arn = dynamodb.describe_table(TableName="plain")["Table"]["TableArn"]
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": arn, "Item": {"pk": {"S": "via-arn"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": "plain",
+                        "Key": {"pk": {"S": "absent"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert _contents(dynamodb, "plain") == []

@@ -197,9 +197,58 @@ def test_a_staging_alarm_holds_the_promotion(staged: DeployWorld, deployer: Any,
 
     refused = deployer(promote(staged, second))
 
-    assert refused["detail"] == f"staging alarms in ALARM: {STAGING}-5xx"
+    assert refused["detail"] == f"staging alarms in ALARM while it served there: {STAGING}-5xx"
     assert first != second
     assert staged.ledger.for_endpoint(PRODUCTION) == []
+
+
+def test_an_alarm_that_fired_and_cleared_during_the_soak_holds_the_promotion(
+    staged: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    live_in_staging(staged, deployer, tracker)  # v1 creates the endpoint
+    soak(staged, STAGING, 32)
+    second = register_version(staged.sagemaker)  # v2 updates it: the alarms are made
+    deployer(set_approval(staged.sagemaker, second, "Approved"))
+    assert tracker(endpoint_event(staged.sagemaker, STAGING))["action"] == "succeeded"
+    soak(staged, STAGING, 31)
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.set_alarm_state(AlarmName=f"{STAGING}-5xx", StateValue="ALARM", StateReason="5XX errors")
+    cloudwatch.set_alarm_state(AlarmName=f"{STAGING}-5xx", StateValue="OK", StateReason="recovered")
+    assert cloudwatch.describe_alarms(StateValue="ALARM")["MetricAlarms"] == []  # all clear now
+
+    refused = deployer(promote(staged, second))
+
+    assert refused["action"] == "promotion_refused"
+    assert refused["detail"] == f"staging alarms in ALARM while it served there: {STAGING}-5xx"
+    assert staged.ledger.for_endpoint(PRODUCTION) == []
+
+
+def test_alarm_history_is_read_from_when_the_version_went_live(staged: DeployWorld) -> None:
+    from registry_workflow.deployment.sagemaker import Endpoints
+
+    cloudwatch = aws.client("cloudwatch")
+    names = [f"{STAGING}-5xx", f"{STAGING}-latency"]
+    for name in names:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName="Invocation5XXErrors",
+            Namespace="AWS/SageMaker",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    cloudwatch.set_alarm_state(AlarmName=names[0], StateValue="ALARM", StateReason="5XX errors")
+    cloudwatch.set_alarm_state(AlarmName=names[0], StateValue="OK", StateReason="recovered")
+    endpoints = Endpoints(staged.sagemaker, cloudwatch)
+
+    assert endpoints.alarms_in_alarm_since(names, before) == [names[0]]  # fired and cleared since
+    assert endpoints.alarms_in_alarm_since(names, datetime.now(UTC) + timedelta(seconds=5)) == []  # before it
+    assert endpoints.alarms_in_alarm_since(names, None) == []  # no live time known: the state now only
+    cloudwatch.set_alarm_state(AlarmName=names[1], StateValue="ALARM", StateReason="slow")
+    assert endpoints.alarms_in_alarm_since(names, None) == [names[1]]
 
 
 def test_a_rejection_rolls_back_every_stage_where_the_version_is_live(

@@ -390,7 +390,12 @@ PROMOTION_TABLE = [
         "soaking: staging needs 30 min of service before production; 20 min",
     ),
     (_stages(FRESH, soak=0), _package("production"), 1, ""),
-    (_stages(SOAKED, alarming=("ml-churn-staging-5xx",)), _package("production"), None, "staging alarms in ALARM"),
+    (
+        _stages(SOAKED, alarming=("ml-churn-staging-5xx",)),
+        _package("production"),
+        None,
+        "staging alarms in ALARM while it served there",
+    ),
 ]
 
 
@@ -489,3 +494,25 @@ def test_after_a_retirement_nothing_is_live_and_the_retired_version_is_no_rollba
     state = snap(dep(1), retired)
     assert state.live is None
     assert [c.version for c in decisions.rollback_candidates(state, "other")] == [1]
+
+
+@pytest.mark.parametrize(
+    ("item", "state"),
+    [
+        ({"HistoryData": '{"newState": {"stateValue": "ALARM"}}', "HistorySummary": "x"}, "ALARM"),
+        ({"HistoryData": '{"newState": {"stateValue": "OK"}}'}, "OK"),
+        # HistoryData unreadable or without the state: the summary says where it went
+        ({"HistoryData": "not json", "HistorySummary": "Alarm updated from OK to ALARM"}, "ALARM"),
+        ({"HistoryData": '{"newState": {}}', "HistorySummary": "Alarm updated from ALARM to OK"}, "OK"),
+        (
+            {"HistoryData": '{"newState": {"stateValue": 3}}', "HistorySummary": "Alarm updated from OK to ALARM"},
+            "ALARM",
+        ),
+        ({"HistorySummary": 'Alarm "x" created'}, None),
+        ({}, None),
+    ],
+)
+def test_the_state_an_alarm_history_item_moved_to(item: dict[str, Any], state: str | None) -> None:
+    from registry_workflow.deployment.sagemaker import _new_state
+
+    assert _new_state(item) == state

@@ -98,3 +98,28 @@ def test_guarded_must_be_a_boolean() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(ENV, BASE + TWO.replace("soak_minutes = 30", 'guarded = "yes"'))
     assert "projects.rc-a.stages.guarded" in str(caught.value)
+
+
+def test_one_stage_name_is_guarded_in_every_project_or_in_none() -> None:
+    env = "TEAMS=rc\nRC_PROJECTS=a b\n"
+    open_production = TWO.replace('"rc-a"', '"rc-b"').replace(
+        'name = "production"', 'name = "Production"\nguarded = false'
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(env, BASE + TWO + open_production)
+    assert 'stage "Production" is guarded in rc-a and not in rc-b' in str(caught.value)
+    assert "projects.rc-b.stages.guarded" in str(caught.value)
+
+    # guarded in both, spelled differently: both names are guarded (the promoter may ask for either)
+    both = TWO.replace('"rc-a"', '"rc-b"').replace('name = "production"', 'name = "Production"')
+    assert parse_config(env, BASE + TWO + both).guarded_stages == ["Production", "production"]
+
+
+def test_with_nothing_guarded_the_parameter_names_no_stage_anyone_has() -> None:
+    unguarded = TWO.replace('name = "production"', 'name = "production"\nguarded = false')
+    config = parse_config(ENV, BASE + unguarded)
+    assert config.guarded_stages == []
+    assert config.guarded_stages_parameter == "-"  # not "production": that stage is open to approvers
+    other = unguarded.replace('"production"', '"prod"')
+    assert parse_config(ENV, BASE + other).guarded_stages_parameter == "production"  # the template's default
+    assert parse_config(ENV, BASE).guarded_stages_parameter == "production"

@@ -94,6 +94,9 @@ class Project:
 DEFAULT_STAGE = "default"
 #: template.yaml's GuardedStages default
 DEFAULT_GUARDED_STAGES = "production"
+#: GuardedStages when nothing is guarded and a project has a stage named `production`: no stage
+#: name can start with "-" (SageMaker's pattern), so IAM guards nothing
+NO_GUARDED_STAGE = "-"
 
 
 @dataclass(frozen=True)
@@ -144,9 +147,16 @@ class RegistryConfig:
 
     @property
     def guarded_stages_parameter(self) -> str:
-        """The template's GuardedStages for this config: its guarded stages, else the template's
-        default (a CommaDelimitedList is never empty, and no project can ask for an unused name)."""
-        return ",".join(self.guarded_stages) or DEFAULT_GUARDED_STAGES
+        """The template's GuardedStages for this config: its guarded stages.
+
+        A CommaDelimitedList is never empty: with none guarded, the template's default
+        (`production`) when no project has a stage of that name, else `NO_GUARDED_STAGE`, a name no
+        stage can have (so an unguarded `production` stays open to approvers).
+        """
+        if self.guarded_stages:
+            return ",".join(self.guarded_stages)
+        names = {stage.name.lower() for project in self.projects for stage in project.stages}
+        return NO_GUARDED_STAGE if DEFAULT_GUARDED_STAGES in names else DEFAULT_GUARDED_STAGES
 
     @cached_property
     def _by_group(self) -> dict[str, Project]:
@@ -300,6 +310,7 @@ def parse_config(
                 env_source,
                 teams_setting.line if teams_setting else None,
             )
+    _check_guarded_stages(projects, policy_lines, policy_source, problems)
     for group in policy_tables["projects"]:
         if group not in seen and enabled:
             hint = did_you_mean(group, list(seen))
@@ -315,6 +326,30 @@ def parse_config(
         raise ConfigError.of(sorted(problems.unique(), key=lambda p: (order.get(p.source, -1), p.line or 0)))
     fingerprint = hashlib.sha256(f"{env_text}\0{policy_text or ''}".encode()).hexdigest()[:16]
     return RegistryConfig(enabled, tuple(projects) if enabled else (), env_source, fingerprint)
+
+
+def _check_guarded_stages(
+    projects: list[Project], lines: dict[tuple[str, ...], int], source: str, problems: _Problems
+) -> None:
+    """One stack guards a stage name for every project (GuardedStages): a name guarded in one
+    project and open in another cannot be both. Compared ignoring case, as the approver policy's
+    `StringNotEqualsIgnoreCase` compares it."""
+    first: dict[str, tuple[Project, Stage]] = {}
+    for project in projects:
+        for stage in project.stages if project.is_staged else ():
+            other, seen = first.setdefault(stage.name.lower(), (project, stage))
+            if other is project or seen.guarded == stage.guarded:
+                continue
+            guarded_in, open_in = (other, project) if seen.guarded else (project, other)
+            problems.add(
+                f"projects.{project.group_name}.stages.guarded",
+                stage.name,
+                f'stage "{stage.name}" is guarded in {guarded_in.group_name} and not in {open_in.group_name}: '
+                "the stack guards a stage name for every project (GuardedStages, compared ignoring case "
+                "for approvers); say the same guarded in both, or rename one",
+                source,
+                _line_of(lines, ("projects", project.group_name, "stages")),
+            )
 
 
 _LOWERCASE = (

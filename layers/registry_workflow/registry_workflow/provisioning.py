@@ -182,6 +182,20 @@ def check_deployed_stages(config: RegistryConfig, deployed: list[str]) -> None:
     missing = [name for name in config.guarded_stages if name not in deployed]
     if not missing:
         return
+    by_case = {name.lower(): name for name in deployed}
+    if all(name.lower() in by_case for name in missing):
+        # the approver's StringNotEqualsIgnoreCase already keeps approvers out; the promoter's
+        # StringEquals lets no promoter in: nobody can ask for it
+        spelled = ", ".join(f"{name} (the stack has {by_case[name.lower()]})" for name in missing)
+        raise ConfigError(
+            "stages",
+            ",".join(missing),
+            f"guarded in policy.toml but spelled differently in the stack's GuardedStages: {spelled}. "
+            "IAM compares promoters exactly, so no one could ask for it. "
+            f"Redeploy with GuardedStages={','.join(config.guarded_stages)}: `make deploy STAGE=<stage> "
+            "SAGEMAKER_ROLE_ARN=…` passes it from policy.toml (`registry-workflow guarded-stages`)",
+            str(Path(config.source).with_name(POLICY_FILE)) if config.source else POLICY_FILE,
+        )
     where = [p.group_name for p in config.projects if any(p.guards(name) for name in missing)]
     named = f"stage {missing[0]} is" if len(missing) == 1 else f"stages {', '.join(missing)} are"
     raise ConfigError(

@@ -357,7 +357,7 @@ class StageView:
     name: str
     soak_minutes: int
     live: Deployment | None
-    #: alarms of the stage in ALARM now (names)
+    #: alarms of the stage in ALARM now or at any time since `live` went live there (names)
     alarming: tuple[str, ...] = ()
 
 
@@ -368,7 +368,7 @@ def on_promotion(
 
     Asked by `ModelLifeCycle = {Stage: <stage>, StageStatus: Approved}`. The version must be
     Approved, the stage known and not the first, the version live in the stage before it for
-    that stage's `soak_minutes`, with none of that stage's alarms in ALARM.
+    that stage's `soak_minutes`, with none of that stage's alarms in ALARM since it went live there.
     """
     lifecycle = package.get("ModelLifeCycle") or {}
     wanted, arn = lifecycle.get("Stage"), package.get("ModelPackageArn")
@@ -393,7 +393,7 @@ def on_promotion(
             f"{_minutes(left)} left"
         )
     if previous.alarming:
-        return None, f"{previous.name} alarms in ALARM: {', '.join(previous.alarming)}"
+        return None, f"{previous.name} alarms in ALARM while it served there: {', '.join(previous.alarming)}"
     return index, ""
 
 

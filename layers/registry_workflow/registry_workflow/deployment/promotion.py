@@ -41,8 +41,9 @@ class Promotion:
         """A promotion asked by `ModelLifeCycle = {Stage: <stage>, StageStatus: Approved}`.
 
         Deployed to that stage when the version is live in the stage before it, has soaked there
-        and none of that stage's alarms is in ALARM; otherwise refused: people are told why and
-        the version's `ModelLifeCycle` is set back to where it is live, with the reason.
+        and none of that stage's alarms has been in ALARM since it went live there; otherwise
+        refused: people are told why and the version's `ModelLifeCycle` is set back to where it
+        is live, with the reason.
         """
         stage_name, status = decisions.lifecycle_stage(package)
         version = int(package.get("ModelPackageVersion") or 0)
@@ -60,7 +61,12 @@ class Promotion:
         live = self.ledger.live(stage.endpoint)
         alarming: list[str] = []
         if read_alarms and live is not None and live.package_arn == package.get("ModelPackageArn"):
-            alarming = self.endpoints.alarms_in_alarm(rollback_alarm_names(stage.deploy, stage.endpoint))
+            # in ALARM now, or at any time since the version went live here (fired and cleared counts)
+            names, since = (
+                rollback_alarm_names(stage.deploy, stage.endpoint),
+                decisions.parse_ledger_time(live.finished_at),
+            )
+            alarming = self.endpoints.alarms_in_alarm_since(names, since)
         return StageView(stage.name, stage.soak_minutes, live, tuple(alarming))
 
     def _refuse_promotion(

@@ -8,6 +8,8 @@ escapes as an `AwsOperationError` (the event is retried).
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -95,6 +97,28 @@ class Endpoints:
             return []
         answer = call("cloudwatch:DescribeAlarms", self.cloudwatch.describe_alarms, AlarmNames=names[:100])
         return sorted(a["AlarmName"] for a in answer.get("MetricAlarms", []) if a.get("StateValue") == "ALARM")
+
+    def alarms_in_alarm_since(self, names: list[str], since: datetime | None) -> list[str]:
+        """Which of these alarms are in ALARM now, or went into ALARM at any time since `since`.
+
+        One DescribeAlarms, then DescribeAlarmHistory (state changes from `since`) for each alarm
+        not in ALARM now, stopping at its first change to ALARM: an alarm that fired and cleared
+        counts. CloudWatch keeps alarm history longer than the longest soak (a week).
+        """
+        alarming = set(self.alarms_in_alarm(names))
+        if since is not None:
+            alarming |= {name for name in names[:100] if name not in alarming and self._went_to_alarm(name, since)}
+        return sorted(alarming)
+
+    def _went_to_alarm(self, name: str, since: datetime) -> bool:
+        request: dict[str, Any] = {"AlarmName": name, "HistoryItemType": "StateUpdate", "StartDate": since}
+        while True:
+            page = call("cloudwatch:DescribeAlarmHistory", self.cloudwatch.describe_alarm_history, **request)
+            if any(_new_state(item) == "ALARM" for item in page.get("AlarmHistoryItems", [])):
+                return True
+            if not page.get("NextToken"):
+                return False
+            request["NextToken"] = page["NextToken"]
 
     # --- writes -----------------------------------------------------------------------------------
 
@@ -187,6 +211,19 @@ class Endpoints:
             ModelPackageArn=arn,
             ModelLifeCycle={"Stage": stage, "StageStatus": status, "StageDescription": description[:1024]},
         )
+
+
+def _new_state(item: dict[str, Any]) -> str | None:
+    """The state an alarm history item moved to: `HistoryData.newState.stateValue`, else its summary's last word."""
+    try:
+        data = json.loads(item.get("HistoryData") or "{}")
+        state = data["newState"]["stateValue"]
+        if isinstance(state, str):
+            return state
+    except (ValueError, KeyError, TypeError):
+        pass
+    summary = str(item.get("HistorySummary") or "")  # "Alarm updated from OK to ALARM"
+    return summary.rsplit(" ", 1)[-1] if " to " in summary else None
 
 
 def create(operation: str, method: Any, **kwargs: Any) -> None:

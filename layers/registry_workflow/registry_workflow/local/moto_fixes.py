@@ -28,6 +28,8 @@ DynamoDB / SageMaker calls not   each call runs alone (`_serialize`): concurrent
   thread-safe (a concurrent      get AWS's atomic calls, conditional writes included
   write breaks a read or a
   transaction: HTTP 500)
+CloudWatch alarm history (none; see `moto_alarms`: DescribeAlarmHistory answers state changes, and
+  an update resets the alarm)    PutMetricAlarm on an existing alarm keeps its state and history
 TransactWriteItems copies every  it snapshots only the items it names, and puts back exactly those
   table it touches (for its      when it fails (`_item_level_transactions`): a transaction costs
   rollback): O(table) a call,    what its items cost, as on AWS, so a burst's audit and ledger
@@ -60,6 +62,8 @@ from moto.core.utils import utcnow
 from moto.sagemaker import models as sm_models
 from moto.sagemaker import responses as sm_responses
 from moto.sagemaker.exceptions import ValidationError
+
+from registry_workflow.local import moto_alarms
 
 BUSY_STATUSES = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
 
@@ -103,6 +107,7 @@ def apply() -> None:
         _patch_backend()
         _patch_responses()
         _item_level_transactions()
+        moto_alarms.apply()
         _serialize()
         _applied = True
 
@@ -419,7 +424,7 @@ def _snapshot_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[
     for entry in transact_items:
         try:
             _, op = next(iter(entry.items()))
-            table = backend.tables[op["TableName"]]
+            table = backend.get_table(op["TableName"])  # a name or an ARN, as moto resolves it
             attrs = op["Item"] if "Item" in op else op["Key"]
             hash_key = DynamoType(attrs[table.hash_key_attr])
             range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
