@@ -86,20 +86,45 @@ class Rejection:
         trigger: str,
     ) -> Outcome:
         """Queue or start the rollback undoing `rejected`, or say why there is none."""
+        decision, description = self._plan(project, stage, state, rejected, package, trigger, read_endpoint=True)
+        ended = self._without_rollback(project, stage, decision, package, trigger)
+        if ended is not None:
+            return ended
+        if decision.action == "queue" and rejected.status != DeploymentStatus.SUCCEEDED:
+            logger.info("rejected while being deployed: rollback queued", extra={"endpoint": stage.endpoint})
+        return self._service.rollout.carry_out(project, decision, description, notify=False)
+
+    def _plan(
+        self,
+        project: Project,
+        stage: Stage,
+        state: EndpointSnapshot,
+        rejected: Deployment,
+        package: dict[str, Any],
+        trigger: str,
+        *,
+        read_endpoint: bool,
+    ) -> tuple[Decision, dict[str, Any] | None]:
+        """The rollback undoing `rejected` as `decisions.plan_rollback` places it, and the endpoint
+        read for it (`read_endpoint`, when a rollback could start now)."""
         target = decisions.rollback_target(state, rejected.package_arn, self._still_approved)
         rollback = self._rollback_record(project, stage, rejected, target, package, trigger) if target else None
-        needs_endpoint = rollback is not None and state.in_progress is None
+        needs_endpoint = read_endpoint and rollback is not None and state.in_progress is None
         description = self.endpoints.describe_endpoint(stage.endpoint) if needs_endpoint else None
         decision = decisions.plan_rollback(
             state, rejected, target, rollback, description, without_fallback=stage.deploy.on_reject_without_fallback
         )
+        return decision, description
+
+    def _without_rollback(
+        self, project: Project, stage: Stage, decision: Decision, package: dict[str, Any], trigger: str
+    ) -> Outcome | None:
+        """The outcome when there is no rollback to carry out: nothing to roll back to, or the endpoint retired."""
         if decision.action == "no_rollback_target":
             return self._no_rollback_target(project, decision, package)
         if decision.action == "retire":
             return self._retire(project, stage, decision, package, trigger)
-        if decision.action == "queue" and rejected.status != DeploymentStatus.SUCCEEDED:
-            logger.info("rejected while being deployed: rollback queued", extra={"endpoint": stage.endpoint})
-        return self._service.rollout.carry_out(project, decision, description, notify=False)
+        return None
 
     def _no_rollback_target(self, project: Project, decision: Decision, package: dict[str, Any]) -> Outcome:
         """Nothing to roll back to: people are told when the rejected version is live (it keeps serving)."""
@@ -238,16 +263,11 @@ class Rejection:
         """`record` just went live but its version was rejected meanwhile: queue its rollback."""
         state = self.ledger.snapshot(record.endpoint)
         rejected = state.get(record.deployment_id) or replace(record, status=DeploymentStatus.SUCCEEDED)
-        target = decisions.rollback_target(state, rejected.package_arn, self._still_approved)
         trigger = f"rejected-while-deploying:{record.deployment_id}"
-        rollback = self._rollback_record(project, stage, rejected, target, package, trigger) if target else None
-        decision = decisions.plan_rollback(
-            state, rejected, target, rollback, None, without_fallback=stage.deploy.on_reject_without_fallback
-        )
-        if decision.action == "no_rollback_target":
-            return self._no_rollback_target(project, decision, package)
-        if decision.action == "retire":
-            return self._retire(project, stage, decision, package, trigger)
+        decision, _ = self._plan(project, stage, state, rejected, package, trigger, read_endpoint=False)
+        ended = self._without_rollback(project, stage, decision, package, trigger)
+        if ended is not None:
+            return ended
         if decision.action not in {"queue", "start"}:
             return outcome_of(decision)  # queued already (by the rejection)
         why = f"v{record.version} was rejected while it was being deployed"
