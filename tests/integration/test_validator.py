@@ -313,3 +313,66 @@ def test_malformed_event_raises_typed_error_and_writes_nothing(
     assert sum(calls.values()) == 0
     assert registry.describe(arn)["ModelApprovalStatus"] == "PendingManualApproval"
     assert not registry.describe(arn).get("CustomerMetadataProperties")
+
+
+@pytest.fixture
+def with_ledger(registry: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The ledger table the stack gives the validator (LEDGER_TABLE): its verdicts are kept there."""
+    from registry_workflow.ledger import DeploymentLedger
+
+    monkeypatch.setenv("LEDGER_TABLE", "ledger-validator-test")
+    DeploymentLedger("ledger-validator-test").create_table()
+    return "ledger-validator-test"
+
+
+def _calls_of(registry: Any, arn: str, context: Any) -> dict[str, int]:
+    event = registry.event_for(arn)  # (reads the version: not the validator's call)
+    calls = registry.count_calls("sagemaker", "s3")
+    before = dict(calls)
+    validate(event, context)
+    return {k: v - before.get(k, 0) for k, v in calls.items() if v - before.get(k, 0)}
+
+
+def test_a_champion_met_first_is_read_from_the_workflows_own_verdict_in_4_calls(
+    registry: Any, with_ledger: str, lambda_context: Any
+) -> None:
+    # GIVEN a champion validated by another container (its verdict kept in the ledger), approved
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.8 }\nmax_regression = { auc = 0.02 }\n")
+    champion = registry.register(metrics={"auc": 0.95})
+    validate(registry.event_for(champion["ModelPackageArn"]), lambda_context)
+    registry.sagemaker.update_model_package(ModelPackageArn=champion["ModelPackageArn"], ModelApprovalStatus="Approved")
+    forget_champions()
+
+    # WHEN a candidate 0.05 below it arrives at a container that never met the champion
+    arn = registry.register(metrics={"auc": 0.90})["ModelPackageArn"]
+    calls = _calls_of(registry, arn, lambda_context)
+
+    # THEN 4 SageMaker and S3 calls (no Describe of the champion) and the regression is caught
+    assert calls == {
+        "sagemaker:DescribeModelPackage": 1,
+        "s3:GetObject": 1,
+        "sagemaker:ListModelPackages": 1,
+        "sagemaker:UpdateModelPackage": 1,
+    }
+    package = registry.describe(arn)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["CustomerMetadataProperties"]["validation.champion"] == str(champion["ModelPackageVersion"])
+    assert "dropped 0.05 vs champion v1 0.95" in package["CustomerMetadataProperties"][FAILED_RULES_KEY]
+
+
+def test_a_champion_without_a_kept_verdict_is_described_as_before(
+    registry: Any, with_ledger: str, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a champion stamped while no verdict was kept (LEDGER_TABLE unset then), approved
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.8 }\nmax_regression = { auc = 0.02 }\n")
+    monkeypatch.delenv("LEDGER_TABLE")
+    champion = registry.register(metrics={"auc": 0.95})["ModelPackageArn"]
+    validate(registry.event_for(champion), lambda_context)
+    registry.sagemaker.update_model_package(ModelPackageArn=champion, ModelApprovalStatus="Approved")
+    monkeypatch.setenv("LEDGER_TABLE", with_ledger)
+    forget_champions()
+
+    # WHEN a candidate arrives: its stamp is the only record of its metrics, read with a Describe
+    calls = _calls_of(registry, registry.register(metrics={"auc": 0.94})["ModelPackageArn"], lambda_context)
+    assert calls["sagemaker:DescribeModelPackage"] == 2  # the candidate, then the champion
+    assert sum(calls.values()) == 5

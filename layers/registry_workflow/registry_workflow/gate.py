@@ -293,6 +293,9 @@ class ValidationRecord:
     passed: bool
     failed_rules: str = ""
     auto_approved: bool = False
+    #: the key metrics the verdict looked at, as the version's stamp says them ("auc=0.91 f1=0.8"):
+    #: a later version's regression rules read them here instead of describing this one
+    metrics: str = ""
 
 
 @dataclass(frozen=True)
@@ -359,7 +362,17 @@ class GateRecords(LedgerTableStore):
             passed=item.get("status", {}).get("S") == "passed",
             failed_rules=item.get("failed_rules", {}).get("S", ""),
             auto_approved=item.get("auto_approved", {}).get("BOOL", False),
+            metrics=item.get("metrics", {}).get("S", ""),
         )
+
+    def validated_metrics(self, package_arn: str) -> list[str]:
+        """The key metrics of every verdict on a version (one per policy it was validated under)."""
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :validation)",
+            ExpressionAttributeValues={":pk": {"S": _pk(package_arn)}, ":validation": {"S": "VALIDATION#"}},
+            ConsistentRead=True,
+        )
+        return [item["metrics"]["S"] for item in items if item.get("metrics", {}).get("S")]
 
     def put_validation(self, record: ValidationRecord) -> None:
         item = {
@@ -370,6 +383,8 @@ class GateRecords(LedgerTableStore):
             "auto_approved": {"BOOL": record.auto_approved},
             "at": {"S": datetime.now(UTC).isoformat()},
         }
+        if record.metrics:
+            item["metrics"] = {"S": record.metrics}
         self._call("PutItem", self.client.put_item, TableName=self.table_name, Item=item)
 
     def approval(self, package_arn: str, approved_at: str) -> ApprovalVerdict | None:

@@ -13,10 +13,12 @@
 4. one `UpdateModelPackage` that stamps `CustomerMetadataProperties` and, where the policy says
    so, sets `ModelApprovalStatus` (Rejected with the failed rules, or Approved).
 
-Calls per version: 3 (Describe, GetObject, Update); with regression rules 4 (+ List) when the
-container knows the champion's metrics (it stamped the champion itself, or met it before), and 5
-the first time a container meets a champion stamped elsewhere (+ its Describe: its stamp holds its
-metrics; + GetObject only if the stamp does not cover the regression rules).
+Calls per version (SageMaker and S3): 3 (Describe, GetObject, Update); with regression rules 4
+(+ List): the champion's metrics come from this container's memory (it stamped the champion, or
+met it before), else from the workflow's own verdict on the champion in the ledger table (one
+DynamoDB Query: the metrics its stamp holds). Only a champion with no such verdict covering the
+rules (validated before verdicts kept metrics, or never by this workflow) costs a fifth call, its
+Describe (+ GetObject if its stamp does not cover the rules either).
 """
 
 from __future__ import annotations
@@ -238,7 +240,7 @@ def validate_version(
         champion = None
         if policy.max_regression:
             finder = champion_finder or approved_latest(sm, calls)
-            champion = _champion(sm, s3, detail, finder, set(policy.max_regression), calls)
+            champion = _champion(sm, s3, detail, finder, set(policy.max_regression), calls, records)
         result = evaluate(metrics, policy, digest, champion)
 
     metadata = result.metadata()
@@ -263,6 +265,7 @@ def validate_version(
                 result.passed,
                 " / ".join(result.failed_rules),
                 auto_approved=action == "approved",
+                metrics=metadata.get(METRICS_KEY, ""),
             )
         )
     if trail is not None:
@@ -379,6 +382,7 @@ def _champion(
     finder: ChampionFinder,
     needed: set[str],
     calls: list[str],
+    records: GateRecords | None = None,
 ) -> Champion | None:
     arn = finder(detail.group_name, detail.arn)
     if arn is None:
@@ -387,6 +391,17 @@ def _champion(
     cached = _CHAMPIONS.get(arn)
     if cached is not None and needed <= set(cached.metrics):
         return cached
+    if records is not None:
+        # the workflow's own verdict on the champion keeps the metrics its stamp holds: read there
+        # (DynamoDB, written only by the validator), not with a DescribeModelPackage
+        known: dict[str, float] = {}
+        for said in records.validated_metrics(arn):
+            known |= stamped_metrics({METRICS_KEY: said})
+        version = _version_of(arn)
+        if needed <= set(known) and version is not None:
+            champion = Champion(version, arn, known)
+            _remember(champion)
+            return champion
     package = _describe(sm, arn, calls)
     # the champion's own stamp holds the metrics its validation looked at: no S3 read when it
     # covers the regression rules (a stamp from an older policy may not)
@@ -402,6 +417,12 @@ def _champion(
     champion = Champion(int(package.get("ModelPackageVersion", 0)), arn, metrics)
     _remember(champion)
     return champion
+
+
+def _version_of(arn: str) -> int | None:
+    """A version's number from its ARN (`…:model-package/<group>/<version>`)."""
+    tail = arn.rsplit("/", 1)[-1]
+    return int(tail) if tail.isascii() and tail.isdigit() else None
 
 
 def _remember(version: Champion) -> None:
