@@ -8,7 +8,7 @@ its `app.py`, and answers invocations over a pipe; the handler reaches AWS (the 
 server) over HTTP through `AWS_ENDPOINT_URL`, as it would reach AWS.
 
 Processes are forked from a forkserver that has already imported the heavy third-party libraries
-(boto3, pydantic, Powertools): a new environment starts in a fraction of a second instead of a
+(boto3, Powertools): a new environment starts in a fraction of a second instead of a
 full interpreter start. The project's own modules are imported only in the environment, after
 its variables are set, so nothing read from the environment at import time leaks between
 functions. This module is what each environment imports first: keep it free of moto and heavy
@@ -42,7 +42,6 @@ PRELOAD = [
     "boto3",
     "botocore.session",
     "botocore.config",
-    "pydantic",
     "yaml",
     "aws_lambda_powertools.logging",
     "aws_lambda_powertools.metrics",

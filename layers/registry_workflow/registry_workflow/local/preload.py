@@ -7,8 +7,9 @@
    every environment, botocore would sign with the CRT. `import` of a hidden name raises
    ModuleNotFoundError and `importlib.util.find_spec` returns None, as when not installed.
 2. Every environment then forks with botocore's service models already read and one shared loader
-   installed (`botocore_models`), as it forks with boto3 and pydantic already imported: a new
-   environment's clients are built in milliseconds instead of re-reading the models.
+   installed (`botocore_models`), as it forks with boto3 and Powertools already imported: a new
+   environment's clients are built in milliseconds instead of re-reading the models. (pydantic is
+   not preloaded: no handler imports it at init, decision 73.)
 """
 
 import sys
