@@ -46,3 +46,66 @@ def test_guarded_stages_prints_the_template_parameter(config_dir: Any) -> None:
     )
     assert run("guarded-stages").output.strip() == "prod"
     assert json.loads(run("guarded-stages", "--json").output) == [{"stage": "prod", "groups": ["rc-fraud-detection"]}]
+
+
+def _deployed_stack(teams: str, guarded: str) -> None:
+    """A stack with the template's two parameters, as `make deploy` leaves them."""
+    import json as _json
+
+    from registry_workflow import aws
+
+    template = {
+        "Parameters": {
+            "ManagedTeams": {"Type": "CommaDelimitedList"},
+            "GuardedStages": {"Type": "CommaDelimitedList"},
+        },
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+    }
+    aws.client("cloudformation").create_stack(
+        StackName="registry-workflow-dev",
+        TemplateBody=_json.dumps(template),
+        Parameters=[
+            {"ParameterKey": "ManagedTeams", "ParameterValue": teams},
+            {"ParameterKey": "GuardedStages", "ParameterValue": guarded},
+        ],
+    )
+
+
+def test_provision_with_a_stack_refuses_a_team_it_was_not_deployed_for(sagemaker: Any, config_dir: Any) -> None:
+    _deployed_stack("rc", "production")
+
+    refused = run("provision", "--stack-name", "registry-workflow-dev")
+
+    assert refused.exit_code == 2
+    assert "team algo is in config/.env.shared but not in the stack's ManagedTeams (rc)" in refused.stderr
+    assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+
+
+def test_provision_with_a_stack_refuses_a_stage_it_does_not_guard(sagemaker: Any, config_dir: Any) -> None:
+    _deployed_stack("rc,algo", "production")
+    policy = config_dir / "policy.toml"
+    policy.write_text(
+        policy.read_text()
+        + '\n[[projects."rc-fraud-detection".stages]]\nname = "staging"\n'
+        + '\n[[projects."rc-fraud-detection".stages]]\nname = "prod"\n'
+    )
+
+    refused = run("provision", "--stack-name", "registry-workflow-dev")
+
+    assert refused.exit_code == 2
+    assert "stage prod is guarded in policy.toml (rc-fraud-detection) but not in the stack's GuardedStages" in (
+        refused.stderr
+    )
+    assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+
+
+def test_provision_with_a_matching_stack_creates_the_groups(sagemaker: Any, config_dir: Any) -> None:
+    _deployed_stack("rc,algo", "production")
+
+    done = run("provision", "--stack-name", "registry-workflow-dev")
+
+    assert done.exit_code == 0, done.stderr
+    assert len(sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]) == 3
+    missing = run("provision", "--stack-name", "no-such-stack")
+    assert missing.exit_code == 2
+    assert "stack no-such-stack not found in this account and region" in missing.stderr

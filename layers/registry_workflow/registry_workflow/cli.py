@@ -112,18 +112,28 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 @main.command()
 @CONFIG_OPTION
 @click.option("--dry-run", is_flag=True, help="Show what would be created; create nothing.")
-def provision(config_dir: str, dry_run: bool) -> None:
+@click.option(
+    "--stack-name",
+    envvar="STACK_NAME",
+    help="First check the config against this deployed stack's ManagedTeams and GuardedStages, as the "
+    "provisioner Lambda does (env: STACK_NAME; default: no check).",
+)
+def provision(config_dir: str, dry_run: bool, stack_name: str | None) -> None:
     """Create the Model Package Group of every configured project that does not exist yet.
 
     Runs the provisioner Lambda's own code. Groups are named {team}-{project}, described and
     tagged (team, project, managed-by). A configured group someone else created is adopted
     (tagged managed-by; its versions were already deployed as the config says). Nothing is
     deleted. A re-run on an up-to-date account makes no writes. (The seed's
-    01-create-model-groups.sh.)
+    01-create-model-groups.sh.) With --stack-name, a config naming a team the stack was not
+    deployed for, or guarding a stage it does not guard, is refused first (exit 2), nothing created.
     """
-    from registry_workflow.provisioning import GroupState, reconcile
+    from registry_workflow.provisioning import GroupState, check_against_stack, reconcile
 
     config = _config(config_dir)
+    if stack_name:
+        parameters = _stack_parameters(stack_name)
+        _run(lambda: check_against_stack(config, parameters.get("ManagedTeams"), parameters.get("GuardedStages")))
     if not config.enabled:
         click.echo("ENABLE_MODEL_REGISTRY=false: nothing to provision.")
         return
@@ -560,22 +570,32 @@ def ledger_table_for(explicit: str | None, stack_name: str | None) -> str:
         raise UsageProblem(
             f"which ledger table? Pass --stack-name (its output {LEDGER_OUTPUT}), or --ledger-table / LEDGER_TABLE"
         )
-    try:
-        described = aws.client("cloudformation").describe_stacks(StackName=stack)
-    except ClientError as exc:
-        if aws.error_code(exc) == "ValidationError":  # CloudFormation's "Stack with id … does not exist"
-            raise UsageProblem(
-                f"stack {stack} not found in this account and region: pass --stack-name (or --region), or "
-                f"--ledger-table with its output {LEDGER_OUTPUT}"
-            ) from exc
-        raise
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+    described = _described_stack(stack, otherwise=f"--ledger-table with its output {LEDGER_OUTPUT}")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     if LEDGER_OUTPUT not in outputs:
         raise UsageProblem(
             f"stack {stack} has no output {LEDGER_OUTPUT}: is it a registry-workflow stack? "
             f"Pass --ledger-table with the table's name"
         )
     return outputs[LEDGER_OUTPUT]
+
+
+def _described_stack(stack: str, *, otherwise: str) -> dict[str, Any]:
+    """DescribeStacks of one stack; one that does not exist is a usage problem that says what else to pass."""
+    try:
+        return dict(aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0])
+    except ClientError as exc:
+        if aws.error_code(exc) == "ValidationError":  # CloudFormation's "Stack with id … does not exist"
+            raise UsageProblem(
+                f"stack {stack} not found in this account and region: pass --stack-name (or --region), or {otherwise}"
+            ) from exc
+        raise
+
+
+def _stack_parameters(stack: str) -> dict[str, str]:
+    """A deployed stack's parameter values (a CommaDelimitedList as its comma-separated text)."""
+    described = _described_stack(stack, otherwise="leave --stack-name / STACK_NAME out to skip the check")
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
 
 
 def _samconfig_stack_name(path: str = "samconfig.toml") -> str | None:

@@ -172,6 +172,21 @@ def check_deployed_teams(config: RegistryConfig, deployed: list[str]) -> None:
         )
 
 
+def check_against_stack(config: RegistryConfig, teams: str | None, stages: str | None) -> None:
+    """The stack's ManagedTeams and GuardedStages (comma-separated) against the config, before any write.
+
+    None for either: not known (an older stack, a local run), nothing to compare with.
+    """
+    if teams is not None:
+        check_deployed_teams(config, _listed(teams))
+    if stages is not None:
+        check_deployed_stages(config, _listed(stages))
+
+
+def _listed(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def check_deployed_stages(config: RegistryConfig, deployed: list[str]) -> None:
     """Refuse a config that guards a stage the stack's GuardedStages does not name, before any AWS call.
 

@@ -12,17 +12,11 @@ import os
 from typing import Any
 
 from registry_workflow import aws, stack_claim
-from registry_workflow.config import RegistryConfig, load_config
+from registry_workflow.config import load_config
 from registry_workflow.custom_resource import is_custom_resource_event, send_response
 from registry_workflow.errors import RegistryWorkflowError
 from registry_workflow.observability import logger, metrics
-from registry_workflow.provisioning import (
-    GroupState,
-    ProvisionReport,
-    check_deployed_stages,
-    check_deployed_teams,
-    reconcile,
-)
+from registry_workflow.provisioning import GroupState, ProvisionReport, check_against_stack, reconcile
 
 PHYSICAL_ID = "registry-workflow-model-package-groups"
 #: the stack's ManagedTeams, comma-separated (set by template.yaml on the function)
@@ -51,7 +45,7 @@ def provision(
 ) -> ProvisionReport:
     """Reconcile the groups with the config; first, the checks that must hold before any write."""
     config = load_config()
-    _check_against_stack(
+    check_against_stack(
         config,
         os.environ.get(MANAGED_TEAMS_ENV) if deployed_teams is None else deployed_teams,
         os.environ.get(GUARDED_STAGES_ENV) if deployed_stages is None else deployed_stages,
@@ -98,18 +92,6 @@ def _handle_custom_resource(event: dict[str, Any]) -> dict[str, Any]:
     else:
         send_response(event, success=True, data=_as_data(report), physical_id=PHYSICAL_ID)
     return _as_dict(report)
-
-
-def _check_against_stack(config: RegistryConfig, teams: str | None, stages: str | None) -> None:
-    # None: not told (an older stack, a local run): nothing to compare with
-    if teams is not None:
-        check_deployed_teams(config, _listed(teams))
-    if stages is not None:
-        check_deployed_stages(config, _listed(stages))
-
-
-def _listed(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _as_dict(report: ProvisionReport) -> dict[str, Any]:

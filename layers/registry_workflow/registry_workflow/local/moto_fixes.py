@@ -30,6 +30,8 @@ DynamoDB / SageMaker calls not   each call runs alone (`_serialize`): concurrent
   transaction: HTTP 500)
 CloudWatch alarm history (none; see `moto_alarms`: DescribeAlarmHistory answers state changes, and
   an update resets the alarm)    PutMetricAlarm on an existing alarm keeps its state and history
+DescribeStacks gives a list      the text it was given ("rc,algo"), as AWS does
+  parameter as "['rc','algo']"   (`_list_parameters_as_given`)
 TransactWriteItems copies every  it snapshots only the items it names, and puts back exactly those
   table it touches (for its      when it fails (`_item_level_transactions`): a transaction costs
   rollback): O(table) a call,    what its items cost, as on AWS, so a burst's audit and ledger
@@ -107,6 +109,7 @@ def apply() -> None:
         _patch_backend()
         _patch_responses()
         _item_level_transactions()
+        _list_parameters_as_given()
         moto_alarms.apply()
         _serialize()
         _applied = True
@@ -447,6 +450,32 @@ def _restore_items(saved: list[tuple[Any, Any, Any, Any]]) -> None:
             table.items.get(hash_key, {}).pop(range_key, None)
         else:
             table.items[hash_key][range_key] = item
+
+
+# --- CloudFormation: a list parameter as it was given --------------------------------------------
+
+
+def _list_parameters_as_given() -> None:
+    """DescribeStacks shows a CommaDelimitedList / List<…> parameter as the text it was given.
+
+    moto keeps such a value split into a Python list and describes it with `str(list)`
+    ("['rc', 'algo']"); AWS gives back "rc,algo". The CLI reads a deployed stack's ManagedTeams
+    and GuardedStages this way (`registry-workflow provision --stack-name`).
+    """
+    from moto.cloudformation.models import Stack
+
+    original = Stack.parameter_list
+
+    def parameter_list(self: Any) -> list[dict[str, Any]]:
+        listed = original.fget(self)  # type: ignore[attr-defined]
+        return [
+            {**p, "ParameterValue": ",".join(map(str, p["ParameterValue"]))}
+            if isinstance(p.get("ParameterValue"), list)
+            else p
+            for p in listed
+        ]
+
+    setattr(Stack, "parameter_list", property(parameter_list))  # noqa: B010
 
 
 # --- who is calling (CreatedBy / LastModifiedBy) ----------------------------------------------------
