@@ -88,3 +88,14 @@ def test_updating_an_alarm_keeps_its_state_and_history(cloudwatch: Any) -> None:
     assert (alarm["StateValue"], alarm["Threshold"]) == ("ALARM", 5.0)
     history = cloudwatch.describe_alarm_history(AlarmName="stage-5xx")["AlarmHistoryItems"]
     assert [i["HistorySummary"] for i in history] == ["Alarm updated from OK to ALARM"]
+
+
+def test_out_of_range_page_sizes_and_unknown_tokens_are_refused(cloudwatch: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as too_many:
+        cloudwatch.describe_alarm_history(AlarmName="stage-5xx", MaxRecords=500)
+    assert too_many.value.response["Error"]["Code"] == "InvalidParameterValue"
+    with pytest.raises(ClientError) as bad_token:
+        cloudwatch.describe_alarm_history(AlarmName="stage-5xx", NextToken="not-ours")
+    assert bad_token.value.response["Error"]["Code"] == "InvalidNextToken"

@@ -376,3 +376,32 @@ def test_a_champion_without_a_kept_verdict_is_described_as_before(
     calls = _calls_of(registry, registry.register(metrics={"auc": 0.94})["ModelPackageArn"], lambda_context)
     assert calls["sagemaker:DescribeModelPackage"] == 2  # the candidate, then the champion
     assert sum(calls.values()) == 5
+
+
+def test_a_verdict_older_than_the_champion_is_another_versions_and_is_not_used(
+    registry: Any, with_ledger: str, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN v1 validated (auc 0.99, its verdict kept), then its group deleted and created again
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.5 }\nmax_regression = { auc = 0.02 }\n")
+    group = "rc-fraud-detection"
+    old = registry.register(metrics={"auc": 0.99})["ModelPackageArn"]
+    validate(registry.event_for(old), lambda_context)
+    registry.sagemaker.delete_model_package(ModelPackageName=old)
+    registry.sagemaker.delete_model_package_group(ModelPackageGroupName=group)
+    registry.sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    # AND a new v1 under the same ARN (auc 0.80), approved with no verdict of its own kept
+    monkeypatch.delenv("LEDGER_TABLE")
+    new = registry.register(metrics={"auc": 0.80})["ModelPackageArn"]
+    assert new == old
+    validate(registry.event_for(new), lambda_context)
+    registry.sagemaker.update_model_package(ModelPackageArn=new, ModelApprovalStatus="Approved")
+    monkeypatch.setenv("LEDGER_TABLE", with_ledger)
+    forget_champions()
+
+    # WHEN a candidate at 0.79 arrives (within 0.02 of the real champion, far below the old 0.99)
+    candidate = registry.register(metrics={"auc": 0.79})["ModelPackageArn"]
+    calls = _calls_of(registry, candidate, lambda_context)
+
+    # THEN the old verdict is not the champion's: it is described (5 calls) and the candidate passes
+    assert calls["sagemaker:DescribeModelPackage"] == 2
+    assert registry.describe(candidate)["CustomerMetadataProperties"][STATUS_KEY] == "passed"

@@ -25,6 +25,7 @@ therefore taken once, before the gate writes anything, and kept in the ledger ta
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 from dataclasses import dataclass
@@ -365,14 +366,20 @@ class GateRecords(LedgerTableStore):
             metrics=item.get("metrics", {}).get("S", ""),
         )
 
-    def validated_metrics(self, package_arn: str) -> list[str]:
-        """The key metrics of every verdict on a version (one per policy it was validated under)."""
+    def validated_metrics(self, package_arn: str) -> list[tuple[datetime, str]]:
+        """(when, key metrics) of every verdict kept on this ARN that holds its metrics."""
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :validation)",
             ExpressionAttributeValues={":pk": {"S": _pk(package_arn)}, ":validation": {"S": "VALIDATION#"}},
             ConsistentRead=True,
         )
-        return [item["metrics"]["S"] for item in items if item.get("metrics", {}).get("S")]
+        found = []
+        for item in items:
+            metrics, at = item.get("metrics", {}).get("S"), item.get("at", {}).get("S", "")
+            with contextlib.suppress(ValueError):
+                if metrics:
+                    found.append((datetime.fromisoformat(at), metrics))
+        return found
 
     def put_validation(self, record: ValidationRecord) -> None:
         item = {

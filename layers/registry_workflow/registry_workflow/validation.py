@@ -26,7 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -62,8 +63,17 @@ DESCRIPTION_MAX = 1024
 _METADATA_UNSAFE = re.compile(r"[^\w .:/=+\-@]")
 _EPSILON = 1e-12
 
-#: returns the ARN of the version new versions are compared with (None: no champion)
-ChampionFinder = Callable[[str, str], "str | None"]
+
+class ChampionRef(NamedTuple):
+    """The version new versions are compared with: its ARN, and when it was created (a group
+    deleted and created again reuses its versions' ARNs; their CreationTime tells them apart)."""
+
+    arn: str
+    created: datetime | None = None
+
+
+#: (group, candidate ARN) → the champion (None: no champion)
+ChampionFinder = Callable[[str, str], "ChampionRef | None"]
 
 
 @dataclass(frozen=True)
@@ -265,7 +275,8 @@ def validate_version(
                 result.passed,
                 " / ".join(result.failed_rules),
                 auto_approved=action == "approved",
-                metrics=metadata.get(METRICS_KEY, ""),
+                # the whole list (the stamp's copy is cut at 256 characters)
+                metrics=" ".join(f"{k}={_num(v)}" for k, v in result.key_metrics().items()),
             )
         )
     if trail is not None:
@@ -291,7 +302,7 @@ def validate_version(
         sm.update_model_package(**request)
     except (ClientError, BotoCoreError) as exc:
         raise aws.as_operation_error("sagemaker:UpdateModelPackage", exc) from exc
-    _remember(Champion(detail.version, detail.arn, stamped_metrics(metadata)))
+    _remember(Champion(detail.version, detail.arn, stamped_metrics(metadata)), package.get("CreationTime"))
     logger.info(
         "version validated",
         extra={
@@ -309,7 +320,7 @@ def validate_version(
 def approved_latest(sm: SageMakerClient, calls: list[str] | None = None) -> ChampionFinder:
     """Champion = the Approved version of the group with the highest version number."""
 
-    def find(group: str, candidate_arn: str) -> str | None:
+    def find(group: str, candidate_arn: str) -> ChampionRef | None:
         try:
             if calls is not None:
                 calls.append("sagemaker:ListModelPackages")
@@ -324,7 +335,7 @@ def approved_latest(sm: SageMakerClient, calls: list[str] | None = None) -> Cham
             raise aws.as_operation_error("sagemaker:ListModelPackages", exc) from exc
         others = [s for s in response.get("ModelPackageSummaryList", []) if s["ModelPackageArn"] != candidate_arn]
         best = max(others, key=lambda s: s.get("ModelPackageVersion", 0), default=None)
-        return best["ModelPackageArn"] if best else None
+        return ChampionRef(best["ModelPackageArn"], best.get("CreationTime")) if best else None
 
     return find
 
@@ -366,7 +377,7 @@ def _describe(sm: SageMakerClient, arn: str, calls: list[str]) -> dict[str, Any]
 
 #: champion ARN → its metrics. A version's metrics never change, so a warm container skips the
 #: champion's DescribeModelPackage (and S3) for every later candidate of the group.
-_CHAMPIONS: dict[str, Champion] = {}
+_CHAMPIONS: dict[tuple[str, datetime | None], Champion] = {}
 _CHAMPIONS_MAX = 256
 
 
@@ -384,24 +395,22 @@ def _champion(
     calls: list[str],
     records: GateRecords | None = None,
 ) -> Champion | None:
-    arn = finder(detail.group_name, detail.arn)
-    if arn is None:
+    found = finder(detail.group_name, detail.arn)
+    if found is None:
         logger.info("no champion: regression rules skipped", extra={"group": detail.group_name})
         return None
-    cached = _CHAMPIONS.get(arn)
+    arn, created = found
+    cached = _CHAMPIONS.get((arn, created))
     if cached is not None and needed <= set(cached.metrics):
         return cached
-    if records is not None:
-        # the workflow's own verdict on the champion keeps the metrics its stamp holds: read there
+    known = _verdict_metrics(records, arn, created) if records is not None else {}
+    version = _version_of(arn)
+    if needed <= set(known) and version is not None:
+        # the workflow's own verdict on the champion holds the metrics it looked at: read there
         # (DynamoDB, written only by the validator), not with a DescribeModelPackage
-        known: dict[str, float] = {}
-        for said in records.validated_metrics(arn):
-            known |= stamped_metrics({METRICS_KEY: said})
-        version = _version_of(arn)
-        if needed <= set(known) and version is not None:
-            champion = Champion(version, arn, known)
-            _remember(champion)
-            return champion
+        champion = Champion(version, arn, known)
+        _remember(champion, created)
+        return champion
     package = _describe(sm, arn, calls)
     # the champion's own stamp holds the metrics its validation looked at: no S3 read when it
     # covers the regression rules (a stamp from an older policy may not)
@@ -415,8 +424,20 @@ def _champion(
             logger.warning("champion metrics unavailable", extra={"champion_arn": arn, "problem": str(exc)})
             return None
     champion = Champion(int(package.get("ModelPackageVersion", 0)), arn, metrics)
-    _remember(champion)
+    _remember(champion, created)
     return champion
+
+
+def _verdict_metrics(records: GateRecords, arn: str, created: datetime | None) -> dict[str, float]:
+    """The key metrics of the newest verdict kept on this version since it was created.
+
+    A verdict older than the version is another version's under the same ARN (its group was
+    deleted and created again): never trusted. Without a creation time, none is.
+    """
+    if created is None:
+        return {}
+    kept = [(at, said) for at, said in records.validated_metrics(arn) if at >= created]
+    return stamped_metrics({METRICS_KEY: max(kept)[1]}) if kept else {}
 
 
 def _version_of(arn: str) -> int | None:
@@ -425,7 +446,7 @@ def _version_of(arn: str) -> int | None:
     return int(tail) if tail.isascii() and tail.isdigit() else None
 
 
-def _remember(version: Champion) -> None:
+def _remember(version: Champion, created: datetime | None) -> None:
     """Keep a version's metrics: a champion's, or a version this container just stamped.
 
     A stamped version is the next champion once approved, and the metrics kept are exactly what
@@ -436,7 +457,7 @@ def _remember(version: Champion) -> None:
         return
     if len(_CHAMPIONS) >= _CHAMPIONS_MAX:
         _CHAMPIONS.clear()
-    _CHAMPIONS[version.arn] = version
+    _CHAMPIONS[(version.arn, created)] = version
 
 
 def _regression(

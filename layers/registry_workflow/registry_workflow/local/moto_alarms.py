@@ -12,6 +12,9 @@ PutMetricAlarm on an existing    the alarm keeps its state and its history ("Whe
   drops its history
 ===============================  ===================================================================
 
+Not modelled: ConfigurationUpdate and Action items, composite alarms (`AlarmTypes`), and the
+history of a deleted alarm (AWS keeps it; here it goes with the alarm).
+
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
 """
@@ -24,8 +27,15 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.cloudwatch.exceptions import CloudWatchException, InvalidParameterValue
+from moto.core.responses import ActionResult
+
 #: DescribeAlarmHistory's MaxRecords: 1-100, 100 when not given
 MAX_RECORDS = 100
+
+
+class InvalidNextToken(CloudWatchException):
+    code = "InvalidNextToken"
 
 
 def apply() -> None:
@@ -77,12 +87,16 @@ def state_updates(alarm: Any) -> list[dict[str, Any]]:
 
 
 def _describe_alarm_history(self: Any) -> Any:
-    from moto.core.responses import ActionResult
 
     name, kind = self._get_param("AlarmName"), self._get_param("HistoryItemType")
     start, end = self._get_param("StartDate"), self._get_param("EndDate")
     limit = int(self._get_param("MaxRecords") or MAX_RECORDS)
-    offset = int(self._get_param("NextToken") or 0)
+    if not 1 <= limit <= MAX_RECORDS:
+        raise InvalidParameterValue(f"The value {limit} for parameter MaxRecords is not valid: it must be 1-100.")
+    token = self._get_param("NextToken") or "0"
+    if not token.isdigit():
+        raise InvalidNextToken("The service returned an invalid NextToken.")
+    offset = int(token)
     alarms = self.cloudwatch_backend.alarms
     chosen = [alarms[name]] if name in alarms else [] if name else list(alarms.values())
     items = [] if kind not in (None, "StateUpdate") else [i for a in chosen for i in state_updates(a)]
