@@ -341,3 +341,25 @@ def _validate_with(sagemaker: Any, world: DeployWorld, arn: str) -> None:
     assert project is not None
     table = world.ledger.table_name
     validate_version(detail, project, sagemaker=sagemaker, records=GateRecords(table), trail=AuditTrail(table))
+
+
+def test_a_recreated_groups_version_is_never_passed_by_the_old_versions_verdict(
+    world: DeployWorld, deployer: Any
+) -> None:
+    # GIVEN v1 validated and passed (its verdict kept), then the group deleted and created again
+    write_policy(world, GATED)
+    old = register_version(world.sagemaker)  # auc 0.9: passes
+    world.sagemaker.delete_model_package(ModelPackageName=old)
+    world.sagemaker.delete_model_package_group(ModelPackageGroupName=GROUP)
+    # AND a new v1 under the same ARN, registered Approved with failing metrics, never validated
+    new = register_approved(world, auc=0.5)
+    assert new == old
+
+    # WHEN the deployer gets its creation event
+    result = deployer(creation_event(world, new))
+
+    # THEN the old verdict does not pass it: it is validated now, fails, and nothing is deployed
+    assert result["action"] == "refused"
+    assert result["refusal"] == "failed_validation"
+    assert status_of(world, new)[0] == "Rejected"
+    assert world.ledger.for_endpoint(ENDPOINT) == []

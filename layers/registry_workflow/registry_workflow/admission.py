@@ -163,7 +163,7 @@ class Gatekeeper:
         """None when the approval may deploy; otherwise what was refused (and done about it)."""
         arn, version = detail.arn, detail.version
         digest = project.policy.digest()
-        validation = self.records.validation(arn, digest)
+        validation = self.records.validation(arn, digest, since=package.get("CreationTime"))
         verdict = self._verdict(project, detail, package, auto_approved=bool(validation and validation.auto_approved))
 
         if validation is None:

@@ -25,7 +25,6 @@ therefore taken once, before the gate writes anything, and kept in the ledger ta
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import re
 from dataclasses import dataclass
@@ -353,9 +352,13 @@ class GateRecords(LedgerTableStore):
 
     what = "the gate's records"
 
-    def validation(self, package_arn: str, digest: str) -> ValidationRecord | None:
+    def validation(self, package_arn: str, digest: str, *, since: object = None) -> ValidationRecord | None:
+        """The verdict on this ARN under this policy; with `since` (the version's CreationTime), only
+        one written after it: a group deleted and created again reuses its versions' ARNs, and the
+        old version's verdict must never pass the new one."""
         item = self._get(package_arn, f"VALIDATION#{digest}")
-        if item is None:
+        created = moment(since)
+        if item is None or (created is not None and not _written_since(item, created)):
             return None
         return ValidationRecord(
             package_arn,
@@ -375,10 +378,9 @@ class GateRecords(LedgerTableStore):
         )
         found = []
         for item in items:
-            metrics, at = item.get("metrics", {}).get("S"), item.get("at", {}).get("S", "")
-            with contextlib.suppress(ValueError):
-                if metrics:
-                    found.append((datetime.fromisoformat(at), metrics))
+            metrics, at = item.get("metrics", {}).get("S"), _written_at(item)
+            if metrics and at is not None:
+                found.append((at, metrics))
         return found
 
     def put_validation(self, record: ValidationRecord) -> None:
@@ -503,6 +505,25 @@ class GateRecords(LedgerTableStore):
 
     def _get(self, package_arn: str, sk: str) -> dict[str, Any] | None:
         return self._get_item(_pk(package_arn), sk)
+
+
+def moment(value: object) -> datetime | None:
+    """A CreationTime as botocore gives it (an aware datetime; naive is UTC); None for anything else."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _written_at(item: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(item.get("at", {}).get("S", ""))
+    except ValueError:
+        return None
+
+
+def _written_since(item: dict[str, Any], since: datetime) -> bool:
+    written = _written_at(item)
+    return written is not None and written >= since
 
 
 def _pk(package_arn: str) -> str:

@@ -34,7 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from registry_workflow import aws
 from registry_workflow.audit import WORKFLOW_ACTOR
 from registry_workflow.errors import MetricsUnavailableError
-from registry_workflow.gate import APPROVED, PENDING, ValidationRecord
+from registry_workflow.gate import APPROVED, PENDING, ValidationRecord, moment
 from registry_workflow.metrics import load_metrics
 from registry_workflow.observability import logger
 
@@ -236,7 +236,7 @@ def validate_version(
         not for_approval
         and stamp.get(POLICY_KEY) == digest
         and STATUS_KEY in stamp
-        and (records is None or records.validation(detail.arn, digest) is not None)
+        and (records is None or records.validation(detail.arn, digest, since=package.get("CreationTime")) is not None)
     ):
         return ValidationOutcome("skipped", f"already validated under policy {digest}", aws_calls=calls)
 
@@ -302,7 +302,7 @@ def validate_version(
         sm.update_model_package(**request)
     except (ClientError, BotoCoreError) as exc:
         raise aws.as_operation_error("sagemaker:UpdateModelPackage", exc) from exc
-    _remember(Champion(detail.version, detail.arn, stamped_metrics(metadata)), package.get("CreationTime"))
+    _remember(Champion(detail.version, detail.arn, stamped_metrics(metadata)), moment(package.get("CreationTime")))
     logger.info(
         "version validated",
         extra={
@@ -335,7 +335,7 @@ def approved_latest(sm: SageMakerClient, calls: list[str] | None = None) -> Cham
             raise aws.as_operation_error("sagemaker:ListModelPackages", exc) from exc
         others = [s for s in response.get("ModelPackageSummaryList", []) if s["ModelPackageArn"] != candidate_arn]
         best = max(others, key=lambda s: s.get("ModelPackageVersion", 0), default=None)
-        return ChampionRef(best["ModelPackageArn"], best.get("CreationTime")) if best else None
+        return ChampionRef(best["ModelPackageArn"], moment(best.get("CreationTime"))) if best else None
 
     return find
 
