@@ -363,3 +363,6 @@ def test_a_recreated_groups_version_is_never_passed_by_the_old_versions_verdict(
     assert result["refusal"] == "failed_validation"
     assert status_of(world, new)[0] == "Rejected"
     assert world.ledger.for_endpoint(ENDPOINT) == []
+    # AND the history tells both versions apart: the new v1's registration and validation are entries
+    assert kinds(world) == ["validated", "registered", "approved", "validated", "refused"]
+    assert trail(world).verify(GROUP).ok

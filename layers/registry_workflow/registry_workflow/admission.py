@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
-from registry_workflow.audit import WORKFLOW_ACTOR, AuditTrail
+from registry_workflow.audit import WORKFLOW_ACTOR, AuditTrail, version_key
 from registry_workflow.gate import (
     APPROVED,
     CHAT_ROLE_ENV,
@@ -107,7 +107,7 @@ class Gatekeeper:
             self.trail.record(
                 group,
                 "registered",
-                key=f"registered:{arn}",
+                key=version_key("registered", arn, detail.creation_time),
                 actor=_who(package.get("CreatedBy")),
                 version=version,
                 package_arn=arn,

@@ -272,6 +272,12 @@ class AuditTrail(LedgerTableStore):
 # --- items ----------------------------------------------------------------------------------------
 
 
+def version_key(kind: str, arn: str, created: str | None, *rest: str) -> str:
+    """The once-key of an entry about one version: its ARN and its CreationTime (a group deleted and
+    created again reuses its versions' ARNs; the new v1's registration is a new entry)."""
+    return ":".join([kind, arn, created or "", *rest])
+
+
 def _pk(group: str) -> str:
     return f"AUDIT#{group}"
 

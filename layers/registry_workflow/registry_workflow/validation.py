@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
-from registry_workflow.audit import WORKFLOW_ACTOR
+from registry_workflow.audit import WORKFLOW_ACTOR, version_key
 from registry_workflow.errors import MetricsUnavailableError
 from registry_workflow.gate import APPROVED, PENDING, ValidationRecord, moment
 from registry_workflow.metrics import load_metrics
@@ -283,7 +283,7 @@ def validate_version(
         trail.record(
             detail.group_name,
             "validated",
-            key=f"validated:{detail.arn}:{digest}",
+            key=version_key("validated", detail.arn, detail.creation_time, digest),
             actor=WORKFLOW_ACTOR,
             version=detail.version,
             package_arn=detail.arn,
