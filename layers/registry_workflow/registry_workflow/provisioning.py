@@ -197,6 +197,11 @@ def check_deployed_stages(config: RegistryConfig, deployed: list[str]) -> None:
     missing = [name for name in config.guarded_stages if name not in deployed]
     if not missing:
         return
+    redeploy = (
+        f"Redeploy with GuardedStages={','.join(config.guarded_stages)}: `make deploy STAGE=<stage> "
+        "SAGEMAKER_ROLE_ARN=…` passes it from policy.toml (`registry-workflow guarded-stages`)"
+    )
+    source = str(Path(config.source).with_name(POLICY_FILE)) if config.source else POLICY_FILE
     by_case = {name.lower(): name for name in deployed}
     if all(name.lower() in by_case for name in missing):
         # the approver's StringNotEqualsIgnoreCase already keeps approvers out; the promoter's
@@ -206,10 +211,8 @@ def check_deployed_stages(config: RegistryConfig, deployed: list[str]) -> None:
             "stages",
             ",".join(missing),
             f"guarded in policy.toml but spelled differently in the stack's GuardedStages: {spelled}. "
-            "IAM compares promoters exactly, so no one could ask for it. "
-            f"Redeploy with GuardedStages={','.join(config.guarded_stages)}: `make deploy STAGE=<stage> "
-            "SAGEMAKER_ROLE_ARN=…` passes it from policy.toml (`registry-workflow guarded-stages`)",
-            str(Path(config.source).with_name(POLICY_FILE)) if config.source else POLICY_FILE,
+            f"IAM compares promoters exactly, so no one could ask for it. {redeploy}",
+            source,
         )
     where = [p.group_name for p in config.projects if any(p.guards(name) for name in missing)]
     named = f"stage {missing[0]} is" if len(missing) == 1 else f"stages {', '.join(missing)} are"
@@ -218,11 +221,9 @@ def check_deployed_stages(config: RegistryConfig, deployed: list[str]) -> None:
         ",".join(missing),
         f"{named} guarded in policy.toml ({', '.join(where)}) but not in the stack's GuardedStages "
         f"({','.join(deployed) or 'none'}): its IAM policies let any approver ask for "
-        f"{'it' if len(missing) == 1 else 'them'}, and no promoter. "
-        f"Redeploy with GuardedStages={','.join(config.guarded_stages)}: `make deploy STAGE=<stage> "
-        "SAGEMAKER_ROLE_ARN=…` passes it from policy.toml (`registry-workflow guarded-stages`), a bare "
-        "`sam deploy` passes samconfig.toml's",
-        str(Path(config.source).with_name(POLICY_FILE)) if config.source else POLICY_FILE,
+        f"{'it' if len(missing) == 1 else 'them'}, and no promoter. {redeploy}, a bare `sam deploy` passes "
+        "samconfig.toml's",
+        source,
     )
 
 
