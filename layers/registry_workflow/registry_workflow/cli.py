@@ -199,8 +199,9 @@ def guarded_stages(config_dir: str, as_json: bool) -> None:
     """Print the stages only a promoter may ask for, comma-separated (the template's GuardedStages).
 
     A stage of policy.toml is guarded when it says `guarded = true`, or when it is a project's
-    last stage and says nothing. With no staged project: `production`, the template's default
-    (the parameter is never empty). --json: [{"stage", "groups"}], one per guarded stage.
+    last stage and says nothing. With none guarded (the parameter is never empty): `production`,
+    the template's default, or `-` (a name no stage can have) when a project has an open
+    `production` stage. --json: [{"stage", "groups"}], one per guarded stage (none: []).
     """
     config = _config(config_dir)
     if as_json:
