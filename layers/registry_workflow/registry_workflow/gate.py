@@ -293,8 +293,9 @@ class ValidationRecord:
     passed: bool
     failed_rules: str = ""
     auto_approved: bool = False
-    #: the key metrics the verdict looked at, as the version's stamp says them ("auc=0.91 f1=0.8"):
-    #: a later version's regression rules read them here instead of describing this one
+    #: the key metrics the verdict looked at ("auc=0.91 f1=0.8", all of them: the stamp's copy is
+    #: cut at 256 characters): a later version's regression rules read them here instead of
+    #: describing this one
     metrics: str = ""
 
 

@@ -16,7 +16,7 @@
 Calls per version (SageMaker and S3): 3 (Describe, GetObject, Update); with regression rules 4
 (+ List): the champion's metrics come from this container's memory (it stamped the champion, or
 met it before), else from the workflow's own verdict on the champion in the ledger table (one
-DynamoDB Query: the metrics its stamp holds). Only a champion with no such verdict covering the
+DynamoDB Query: the metrics that verdict looked at, written after the champion was created). Only a champion with no such verdict covering the
 rules (validated before verdicts kept metrics, or never by this workflow) costs a fifth call, its
 Describe (+ GetObject if its stamp does not cover the rules either).
 """
@@ -375,8 +375,9 @@ def _describe(sm: SageMakerClient, arn: str, calls: list[str]) -> dict[str, Any]
         raise aws.as_operation_error("sagemaker:DescribeModelPackage", exc) from exc
 
 
-#: champion ARN → its metrics. A version's metrics never change, so a warm container skips the
-#: champion's DescribeModelPackage (and S3) for every later candidate of the group.
+#: (champion ARN, its CreationTime) → its metrics. A version's metrics never change, so a warm
+#: container skips the champion's lookup for every later candidate of the group; the CreationTime
+#: tells a recreated group's v1 from the deleted one under the same ARN.
 _CHAMPIONS: dict[tuple[str, datetime | None], Champion] = {}
 _CHAMPIONS_MAX = 256
 
