@@ -16,9 +16,10 @@
 Calls per version (SageMaker and S3): 3 (Describe, GetObject, Update); with regression rules 4
 (+ List): the champion's metrics come from this container's memory (it stamped the champion, or
 met it before), else from the workflow's own verdict on the champion in the ledger table (one
-DynamoDB Query: the metrics that verdict looked at, written after the champion was created). Only a champion with no such verdict covering the
-rules (validated before verdicts kept metrics, or never by this workflow) costs a fifth call, its
-Describe (+ GetObject if its stamp does not cover the rules either).
+DynamoDB Query: the metrics that verdict looked at, written after the champion was created).
+Only a champion with no such verdict covering the rules (validated before verdicts kept metrics,
+or never by this workflow) costs a fifth call, its Describe (+ GetObject if its stamp does not
+cover the rules either).
 """
 
 from __future__ import annotations
