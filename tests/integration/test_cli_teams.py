@@ -109,3 +109,23 @@ def test_provision_with_a_matching_stack_creates_the_groups(sagemaker: Any, conf
     missing = run("provision", "--stack-name", "no-such-stack")
     assert missing.exit_code == 2
     assert "stack no-such-stack not found in this account and region" in missing.stderr
+
+
+def test_provision_with_a_stack_that_is_not_ours_checks_nothing_and_says_so(sagemaker: Any, config_dir: Any) -> None:
+    from registry_workflow import aws
+
+    template = '{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}'
+    aws.client("cloudformation").create_stack(StackName="someone-elses", TemplateBody=template)
+
+    refused = run("provision", "--stack-name", "someone-elses")
+
+    assert refused.exit_code == 2
+    assert "has no ManagedTeams or GuardedStages parameter: is it a registry-workflow stack?" in refused.stderr
+    assert sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+
+
+def test_provision_ignores_the_stack_name_the_ledger_commands_read(
+    sagemaker: Any, config_dir: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("STACK_NAME", "not-deployed-yet")  # exported for `status`/`history`
+    assert run("provision").exit_code == 0  # the seed's flow: provision before the first deploy

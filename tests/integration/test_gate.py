@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,11 @@ def test_a_good_version_registered_approved_is_validated_then_sent_back_as_a_sel
     status, description = status_of(world, arn)
     assert status == "PendingManualApproval"
     assert "approved by its own registrant" in description
-    record = GateRecords(world.ledger.table_name).validation(arn, _digest())
+    created = world.sagemaker.describe_model_package(ModelPackageName=arn)["CreationTime"]
+    record = GateRecords(world.ledger.table_name).validation(arn, _digest(), created=created)
     assert record is not None
     assert record.passed
+    assert GateRecords(world.ledger.table_name).validation(arn, _digest(), created=None) is None  # unknown: none
     assert world.sagemaker.list_endpoints()["Endpoints"] == []
     assert "approval refused" in " ".join(world.titles())
     assert kinds(world) == ["registered", "approved", "validated", "refused"]
@@ -366,3 +369,22 @@ def test_a_recreated_groups_version_is_never_passed_by_the_old_versions_verdict(
     # AND the history tells both versions apart: the new v1's registration and validation are entries
     assert kinds(world) == ["validated", "registered", "approved", "validated", "refused"]
     assert trail(world).verify(GROUP).ok
+
+
+def test_a_verdict_written_behind_the_versions_creation_time_still_counts(world: DeployWorld) -> None:
+    # GIVEN a version validated by a validator whose clock runs 5 s behind SageMaker's
+    write_policy(world, GATED)
+    arn = register_version(world.sagemaker)
+    created = world.sagemaker.describe_model_package(ModelPackageName=arn)["CreationTime"]
+    aws.client("dynamodb").update_item(
+        TableName=world.ledger.table_name,
+        Key={"pk": {"S": f"PACKAGE#{arn}"}, "sk": {"S": f"VALIDATION#{_digest()}"}},
+        UpdateExpression="SET #at = :at",
+        ExpressionAttributeNames={"#at": "at"},
+        ExpressionAttributeValues={":at": {"S": (created - timedelta(seconds=5)).isoformat()}},
+    )
+
+    # THEN its verdict is still its own: it records the version's CreationTime, not only a write time
+    record = GateRecords(world.ledger.table_name).validation(arn, _digest(), created=created)
+    assert record is not None
+    assert record.passed

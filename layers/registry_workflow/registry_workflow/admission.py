@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
-from registry_workflow.audit import WORKFLOW_ACTOR, AuditTrail, version_key
+from registry_workflow.audit import WORKFLOW_ACTOR, AuditTrail, created_of, version_key
 from registry_workflow.gate import (
     APPROVED,
     CHAT_ROLE_ENV,
@@ -107,7 +107,7 @@ class Gatekeeper:
             self.trail.record(
                 group,
                 "registered",
-                key=version_key("registered", arn, detail.creation_time),
+                key=version_key("registered", arn, created_of(detail, package)),
                 actor=_who(package.get("CreatedBy")),
                 version=version,
                 package_arn=arn,
@@ -163,7 +163,7 @@ class Gatekeeper:
         """None when the approval may deploy; otherwise what was refused (and done about it)."""
         arn, version = detail.arn, detail.version
         digest = project.policy.digest()
-        validation = self.records.validation(arn, digest, since=package.get("CreationTime"))
+        validation = self.records.validation(arn, digest, created=package.get("CreationTime"))
         verdict = self._verdict(project, detail, package, auto_approved=bool(validation and validation.auto_approved))
 
         if validation is None:

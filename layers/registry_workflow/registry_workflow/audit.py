@@ -37,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
 from registry_workflow.errors import RegistryWorkflowError
+from registry_workflow.events import event_time
 from registry_workflow.ledger_table import LedgerTableStore
 from registry_workflow.observability import logger
 
@@ -270,6 +271,16 @@ class AuditTrail(LedgerTableStore):
 
 
 # --- items ----------------------------------------------------------------------------------------
+
+
+def created_of(detail: Any, package: dict[str, Any]) -> str | None:
+    """A version's CreationTime in the events' canonical form: the event's, else its description's."""
+    if getattr(detail, "creation_time", None):
+        return str(detail.creation_time)
+    created = package.get("CreationTime")
+    if isinstance(created, datetime):
+        return event_time(created.astimezone(UTC).isoformat())
+    return None
 
 
 def version_key(kind: str, arn: str, created: str | None, *rest: str) -> str:

@@ -114,9 +114,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 @click.option("--dry-run", is_flag=True, help="Show what would be created; create nothing.")
 @click.option(
     "--stack-name",
-    envvar="STACK_NAME",
     help="First check the config against this deployed stack's ManagedTeams and GuardedStages, as the "
-    "provisioner Lambda does (env: STACK_NAME; default: no check).",
+    "provisioner Lambda does (default: no check; STACK_NAME, which the ledger commands read, does not turn it on).",
 )
 def provision(config_dir: str, dry_run: bool, stack_name: str | None) -> None:
     """Create the Model Package Group of every configured project that does not exist yet.
@@ -595,8 +594,13 @@ def _described_stack(stack: str, *, otherwise: str) -> dict[str, Any]:
 
 def _stack_parameters(stack: str) -> dict[str, str]:
     """A deployed stack's parameter values (a CommaDelimitedList as its comma-separated text)."""
-    described = _described_stack(stack, otherwise="leave --stack-name / STACK_NAME out to skip the check")
-    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
+    described = _described_stack(stack, otherwise="leave --stack-name out to skip the check")
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
+    if "ManagedTeams" not in parameters and "GuardedStages" not in parameters:
+        raise UsageProblem(
+            f"stack {stack} has no ManagedTeams or GuardedStages parameter: is it a registry-workflow stack?"
+        )
+    return parameters
 
 
 def _samconfig_stack_name(path: str = "samconfig.toml") -> str | None:

@@ -297,6 +297,8 @@ class ValidationRecord:
     #: cut at 256 characters): a later version's regression rules read them here instead of
     #: describing this one
     metrics: str = ""
+    #: the version's CreationTime (DescribeModelPackage): which version under this ARN it is about
+    created: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -353,13 +355,13 @@ class GateRecords(LedgerTableStore):
 
     what = "the gate's records"
 
-    def validation(self, package_arn: str, digest: str, *, since: object = None) -> ValidationRecord | None:
-        """The verdict on this ARN under this policy; with `since` (the version's CreationTime), only
-        one written after it: a group deleted and created again reuses its versions' ARNs, and the
-        old version's verdict must never pass the new one."""
+    def validation(self, package_arn: str, digest: str, *, created: object) -> ValidationRecord | None:
+        """The verdict on the version under this ARN created at `created` (its CreationTime), under
+        this policy. A group deleted and created again reuses its versions' ARNs: a verdict about
+        another version under the ARN, or with no creation time to tell, never counts."""
         item = self._get(package_arn, f"VALIDATION#{digest}")
-        created = moment(since)
-        if item is None or (created is not None and not _written_since(item, created)):
+        when = moment(created)
+        if item is None or when is None or not _about(item, when):
             return None
         return ValidationRecord(
             package_arn,
@@ -370,8 +372,8 @@ class GateRecords(LedgerTableStore):
             metrics=item.get("metrics", {}).get("S", ""),
         )
 
-    def validated_metrics(self, package_arn: str) -> list[tuple[datetime, str]]:
-        """(when, key metrics) of every verdict kept on this ARN that holds its metrics."""
+    def validated_metrics(self, package_arn: str, created: datetime) -> list[tuple[datetime, str]]:
+        """(when, key metrics) of every verdict about the version created at `created` that holds its metrics."""
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :validation)",
             ExpressionAttributeValues={":pk": {"S": _pk(package_arn)}, ":validation": {"S": "VALIDATION#"}},
@@ -380,7 +382,7 @@ class GateRecords(LedgerTableStore):
         found = []
         for item in items:
             metrics, at = item.get("metrics", {}).get("S"), _written_at(item)
-            if metrics and at is not None:
+            if metrics and at is not None and _about(item, created):
                 found.append((at, metrics))
         return found
 
@@ -395,6 +397,8 @@ class GateRecords(LedgerTableStore):
         }
         if record.metrics:
             item["metrics"] = {"S": record.metrics}
+        if record.created is not None:
+            item["created"] = {"S": record.created.isoformat()}
         self._call("PutItem", self.client.put_item, TableName=self.table_name, Item=item)
 
     def approval(self, package_arn: str, approved_at: str) -> ApprovalVerdict | None:
@@ -522,9 +526,20 @@ def _written_at(item: dict[str, Any]) -> datetime | None:
         return None
 
 
-def _written_since(item: dict[str, Any], since: datetime) -> bool:
-    written = _written_at(item)
-    return written is not None and written >= since
+def _about(item: dict[str, Any], created: datetime) -> bool:
+    """Is this verdict about the version created at `created`? Its own record of the version's
+    CreationTime says, to the millisecond (no clock but SageMaker's is involved); a verdict kept
+    before verdicts recorded it, by having been written after that version existed."""
+    try:
+        recorded = moment(datetime.fromisoformat(item["created"]["S"]))
+    except (KeyError, TypeError, ValueError):
+        written = _written_at(item)
+        return written is not None and written >= created
+    return recorded is not None and _to_millis(recorded) == _to_millis(created)
+
+
+def _to_millis(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def _pk(package_arn: str) -> str:

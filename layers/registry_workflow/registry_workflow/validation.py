@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
-from registry_workflow.audit import WORKFLOW_ACTOR, version_key
+from registry_workflow.audit import WORKFLOW_ACTOR, created_of, version_key
 from registry_workflow.errors import MetricsUnavailableError
 from registry_workflow.gate import APPROVED, PENDING, ValidationRecord, moment
 from registry_workflow.metrics import load_metrics
@@ -237,7 +237,7 @@ def validate_version(
         not for_approval
         and stamp.get(POLICY_KEY) == digest
         and STATUS_KEY in stamp
-        and (records is None or records.validation(detail.arn, digest, since=package.get("CreationTime")) is not None)
+        and (records is None or records.validation(detail.arn, digest, created=package.get("CreationTime")) is not None)
     ):
         return ValidationOutcome("skipped", f"already validated under policy {digest}", aws_calls=calls)
 
@@ -278,13 +278,14 @@ def validate_version(
                 auto_approved=action == "approved",
                 # the whole list (the stamp's copy is cut at 256 characters)
                 metrics=" ".join(f"{k}={_num(v)}" for k, v in result.key_metrics().items()),
+                created=moment(package.get("CreationTime")),
             )
         )
     if trail is not None:
         trail.record(
             detail.group_name,
             "validated",
-            key=version_key("validated", detail.arn, detail.creation_time, digest),
+            key=version_key("validated", detail.arn, created_of(detail, package), digest),
             actor=WORKFLOW_ACTOR,
             version=detail.version,
             package_arn=detail.arn,
@@ -438,7 +439,7 @@ def _verdict_metrics(records: GateRecords, arn: str, created: datetime | None) -
     """
     if created is None:
         return {}
-    kept = [(at, said) for at, said in records.validated_metrics(arn) if at >= created]
+    kept = records.validated_metrics(arn, created)
     return stamped_metrics({METRICS_KEY: max(kept)[1]}) if kept else {}
 
 

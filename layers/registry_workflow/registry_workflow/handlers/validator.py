@@ -45,7 +45,7 @@ def _validate(*, key: dict[str, Any], detail: ModelPackageDetail, project: Proje
         trail.record(
             detail.group_name,
             "registered",
-            key=audit.version_key("registered", detail.arn, detail.creation_time),
+            key=audit.version_key("registered", detail.arn, audit.created_of(detail, package)),
             actor=str(registrant) if registrant else "unknown",
             version=detail.version,
             package_arn=detail.arn,
