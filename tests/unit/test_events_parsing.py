@@ -175,3 +175,21 @@ def test_epoch_millis_and_event_time_agree_exactly() -> None:
     assert epoch_millis(moment) == EPOCH_MS
     assert epoch_millis(moment.replace(tzinfo=None)) == EPOCH_MS  # naive is UTC (moto's times)
     assert event_time(epoch_millis(moment)) == event_time(moment.isoformat()) == ISO
+
+
+def test_a_versions_audit_key_takes_the_events_creation_time_else_its_descriptions() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from registry_workflow.audit import created_of, version_key
+
+    described = {"CreationTime": datetime(2021, 6, 3, 4, 40, 55, 225999, tzinfo=UTC)}
+    from_event = parse_model_package_event(load_event("model-package-registered")).detail
+    assert created_of(from_event, described) == from_event.creation_time
+    assert created_of(SimpleNamespace(creation_time=None), described) == "2021-06-03T04:40:55.225Z"
+    assert created_of(SimpleNamespace(creation_time=None), {}) is None
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/rc-a/1"
+    assert (
+        version_key("validated", arn, "2021-06-03T04:40:55.225Z", "abc")
+        == f"validated:{arn}:2021-06-03T04:40:55.225Z:abc"
+    )

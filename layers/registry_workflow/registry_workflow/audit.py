@@ -37,7 +37,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
 from registry_workflow.errors import RegistryWorkflowError
-from registry_workflow.events import event_time
 from registry_workflow.ledger_table import LedgerTableStore
 from registry_workflow.observability import logger
 
@@ -279,6 +278,8 @@ def created_of(detail: Any, package: dict[str, Any]) -> str | None:
         return str(detail.creation_time)
     created = package.get("CreationTime")
     if isinstance(created, datetime):
+        from registry_workflow.events import event_time  # rare (an event without CreationTime): not at init
+
         return event_time(created.astimezone(UTC).isoformat())
     return None
 
