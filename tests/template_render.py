@@ -48,15 +48,17 @@ class Rendered:
     outputs: dict[str, Any]
 
 
-def render(env_text: str, *, stand_ins: bool = True) -> Rendered:
-    """template.yaml with ManagedTeams from this config, as CloudFormation would deploy it."""
+def render(env_text: str, policy_text: str | None = None, *, stand_ins: bool = True) -> Rendered:
+    """template.yaml with ManagedTeams and GuardedStages from this config (as `make deploy` passes
+    them), as CloudFormation would deploy it."""
     from samtranslator.translator.transform import transform
 
-    config = parse_config(env_text)
+    config = parse_config(env_text, policy_text)
     raw = read_template(REPO / "template.yaml")
     parameters = {k: str(v.get("Default", "")) for k, v in raw["Parameters"].items()}
     parameters |= {
         "ManagedTeams": ",".join(config.teams),
+        "GuardedStages": config.guarded_stages_parameter,
         "SageMakerExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/sagemaker-execution",
         "MetricsKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{'0' * 8}-{'0' * 4}-{'0' * 4}-{'0' * 4}-{'0' * 12}",
     }

@@ -96,6 +96,30 @@ def test_300_projects_in_10_teams_fit_every_limit(at_300_projects: Sizes) -> Non
     assert at_300_projects.problems() == []
 
 
+def test_guarded_stage_names_up_to_the_configs_limit_fit_every_limit() -> None:
+    """GuardedStages grows with the distinct names of guarded stages (a shared `production` is one);
+    the config refuses more than MAX_GUARDED_STAGES_CHARS, and at that size the stack still fits."""
+    from registry_workflow.config import MAX_GUARDED_STAGES_CHARS, parse_config
+    from registry_workflow.errors import ConfigError
+
+    env = config_env(10, 30)
+    groups = parse_config(env).group_names
+
+    def staged(width: int) -> str:  # every project's last stage guarded, each under its own name
+        stages = '\n[[projects."{g}".stages]]\nname = "staging"\n\n[[projects."{g}".stages]]\nname = "{n}"\n'
+        return "[defaults.validation]\nmin = {}\n" + "".join(
+            stages.format(g=g, n=f"p{i:03d}".ljust(width, "x")) for i, g in enumerate(groups)
+        )
+
+    at_limit = staged(MAX_GUARDED_STAGES_CHARS // len(groups) - 1)  # 300 names of 9 characters
+    sizes = measure(render(env, at_limit))
+    print(f"\n300 distinct guarded stage names: {sizes}")
+    assert len(render(env, at_limit).parameters["GuardedStages"]) <= MAX_GUARDED_STAGES_CHARS
+    assert sizes.problems() == []
+    with pytest.raises(ConfigError, match="the guarded stage names add up to"):
+        parse_config(env, staged(MAX_GUARDED_STAGES_CHARS // len(groups)))
+
+
 def test_nothing_grows_with_the_number_of_projects() -> None:
     one = measure(render(config_env(10, 1)))
     thirty = measure(render(config_env(10, 30)))

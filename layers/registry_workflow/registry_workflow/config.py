@@ -94,6 +94,10 @@ class Project:
 DEFAULT_STAGE = "default"
 #: template.yaml's GuardedStages default
 DEFAULT_GUARDED_STAGES = "production"
+#: the longest GuardedStages (comma-separated names) that keeps the parameter under CloudFormation's
+#: 4,096 characters and every team's managed policies, which list the names, under IAM's 6,144
+#: (tests/unit/test_template_limits.py renders the template at this size)
+MAX_GUARDED_STAGES_CHARS = 3_000
 #: GuardedStages when nothing is guarded and a project has a stage named `production`: no stage
 #: name can start with "-" (SageMaker's pattern), so IAM guards nothing
 NO_GUARDED_STAGE = "-"
@@ -335,6 +339,17 @@ def _check_guarded_stages(
     project and open in another cannot be both. Compared ignoring case, as the approver policy's
     `StringNotEqualsIgnoreCase` compares it."""
     first: dict[str, tuple[Project, Stage]] = {}
+    guarded = ",".join(sorted({s.name for p in projects for s in p.stages if s.guarded}))
+    if len(guarded) > MAX_GUARDED_STAGES_CHARS:
+        problems.add(
+            "stages",
+            f"{guarded[:60]}…",
+            f"the guarded stage names add up to {len(guarded)} characters (GuardedStages): at most "
+            f"{MAX_GUARDED_STAGES_CHARS} fit CloudFormation's parameter and the stack's IAM policies, which "
+            "list them; give the projects' guarded stages shared names (one `production`, say)",
+            source,
+            None,
+        )
     for project in projects:
         for stage in project.stages if project.is_staged else ():
             other, seen = first.setdefault(stage.name.lower(), (project, stage))
