@@ -84,9 +84,11 @@ def _buttons(message: dict[str, Any]) -> list[str]:
 
 
 def decide(twin: RunningTwin, user: SlackUser, arn: str, decision: str, reason: str) -> tuple[dict[str, Any], Any]:
-    """Click, find the modal the click opened, submit it; the modal and the submit's answer."""
+    """Click on the version's message, find the modal the click opened, submit it; the modal and the
+    submit's answer."""
+    message = wait_for(lambda: validated_message(twin, arn))
     before = len(opened_views(twin.log()))
-    assert user.click(arn, decision, title=f"{GROUP}: validated").status == 200
+    assert user.click(arn, decision, title=f"{GROUP}: validated", message=message).status == 200
     view = wait_for(lambda: opened_views(twin.log())[before:])[0]
     answer = user.submit(view, reason)
     assert answer.status == 200, answer.body

@@ -19,6 +19,7 @@ from deploy_support import ENDPOINT, GROUP, POLICY, REGISTRANT, DeployWorld, app
 from registry_workflow import aws
 from registry_workflow.audit import AuditTrail
 from registry_workflow.chat_approvals import ChatApprovals, Click, Job
+from registry_workflow.events import event_time
 from registry_workflow.gate import ChatDecision, GateRecords
 from slack_sdk import WebClient
 from slack_stub import SlackStub
@@ -76,8 +77,19 @@ def role_client() -> Any:
 
 
 def job(arn: str, user: str = REVIEWER, decision: str = "approve", request: str = "V1:h1") -> Job:
-    click = Click(arn, decision, user, user.lower(), "C1", "1.2", "https://hooks.slack.com/actions/x", "v1")  # type: ignore[arg-type]
+    """A decision from the version's message: its buttons carry the version's CreationTime."""
+    click = Click(
+        arn, decision, user, user.lower(), "C1", "1.2", "https://hooks.slack.com/actions/x", "v1", created=created(arn)
+    )  # type: ignore[arg-type]
     return Job("decide", click, reason="checked the metrics", request_id=request)
+
+
+def created(arn: str) -> str:
+    try:
+        package = aws.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    except aws.client("sagemaker").exceptions.ClientError:
+        return ""  # no such version: the click's time does not matter
+    return event_time(package["CreationTime"].isoformat())
 
 
 def described(world: DeployWorld, arn: str) -> dict[str, Any]:
@@ -303,3 +315,106 @@ def test_a_redelivery_after_the_version_was_updated_finishes_the_audit_entry_onc
     entries = [(e.kind, e.actor) for e in AuditTrail(world.ledger.table_name).entries(GROUP)]
     assert entries.count(("approved", "slack:U0REVIEWER (@u0reviewer)")) == 1
     assert not [e for e in entries if e[0] == "refused"]
+
+
+def recreate_group_with_a_new_v1(world: DeployWorld, old: str) -> str:
+    """The group deleted (its version first) and created again: its new v1 has the old v1's ARN."""
+    world.sagemaker.delete_model_package(ModelPackageName=old)
+    world.sagemaker.delete_model_package_group(ModelPackageGroupName=GROUP)
+    new = register_version(world.sagemaker)
+    assert new == old
+    return new
+
+
+def test_a_button_on_an_earlier_versions_message_never_decides_a_recreated_groups_v1(
+    world: DeployWorld, slack: Any
+) -> None:
+    # GIVEN v1's message with its buttons (they carry v1's CreationTime), never clicked
+    service, _, replies = slack
+    old = register_version(world.sagemaker)
+    from_old_message = job(old)
+    # AND the group deleted and created again, with a new v1 under the same ARN
+    new = recreate_group_with_a_new_v1(world, old)
+    assert created(new) != from_old_message.click.created
+
+    # WHEN a reviewer clicks Approve on the old message
+    outcome = service.carry_out(from_old_message)
+
+    # THEN nothing is decided: the new v1 stays pending, the reviewer is told why, and it is audited
+    assert outcome == "version_replaced"
+    assert described(world, new)["ModelApprovalStatus"] == "PendingManualApproval"
+    assert GateRecords(world.ledger.table_name).chat_decision(new) is None
+    assert replies[-1]["text"].startswith(
+        "Not decided: this message is about an earlier version; v1 was registered again"
+    )
+    refused = [e for e in AuditTrail(world.ledger.table_name).entries(GROUP) if e.kind == "refused"]
+    assert refused[-1].details["refusal"] == "version_replaced"
+    # AND a click on the new v1's own message decides it
+    assert service.carry_out(job(new, request="V2:h2")) == "approved"
+
+
+def test_a_message_posted_before_buttons_carried_the_time_is_judged_by_when_it_was_posted(
+    world: DeployWorld, slack: Any
+) -> None:
+    service, _, _ = slack
+    arn = register_version(world.sagemaker)
+    registered = described(world, arn)["CreationTime"].timestamp()
+
+    def legacy(message_ts: str, request: str) -> Job:
+        # the button's value was the package ARN alone: no CreationTime on the click
+        click = Click(arn, "approve", REVIEWER, "u0reviewer", "C1", message_ts, "", "v1")
+        return Job("decide", click, reason="checked the metrics", request_id=request)
+
+    # a message posted before this version was created is about an earlier version: refused
+    assert service.carry_out(legacy(f"{registered - 60:.6f}", "V1:h1")) == "version_replaced"
+    # a message that does not say when it was posted cannot be matched: refused (fail closed)
+    assert service.carry_out(legacy("", "V2:h2")) == "version_replaced"
+    assert service.carry_out(legacy("inf", "V3:h3")) == "version_replaced"
+    assert described(world, arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    # a message posted after the version was created is its own: decided
+    assert service.carry_out(legacy(f"{registered + 5:.6f}", "V4:h4")) == "approved"
+
+
+def test_the_validated_messages_buttons_carry_the_versions_creation_time(
+    world: DeployWorld, slack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry_workflow.chat_approvals import read_button_value
+    from registry_workflow.config import load_config
+    from registry_workflow.events import parse_model_package_event
+    from registry_workflow.handlers.notifier import build_notification
+    from registry_workflow.notifications import to_slack_blocks
+
+    arn = register_version(world.sagemaker)
+    project = load_config().project_for_group(GROUP)
+    assert project is not None
+    detail = parse_model_package_event(approval_event(world.sagemaker, arn)).detail
+    message = to_slack_blocks(build_notification("validated", detail, described(world, arn), project), decide=True)
+    values = {
+        e["action_id"]: e["value"]
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if "value" in e
+    }
+    assert set(values) == {"registry-workflow-approve", "registry-workflow-reject"}
+    assert {read_button_value(v) for v in values.values()} == {(arn, created(arn))}
+
+
+def test_a_slack_decision_on_the_old_v1_never_admits_a_recreated_groups_v1(
+    world: DeployWorld, slack: Any, deployer: Any
+) -> None:
+    # GIVEN the old v1 approved in Slack by a listed reviewer (its decision is kept)
+    service, _, _ = slack
+    old = register_version(world.sagemaker)
+    assert service.carry_out(job(old)) == "approved"
+    # AND the group deleted and created again; the Slack role approves the new v1 without any
+    # decision of its own (the function bypassed)
+    new = recreate_group_with_a_new_v1(world, old)
+    role_client().update_model_package(ModelPackageArn=new, ModelApprovalStatus="Approved")
+
+    # WHEN the deployer gets the approval
+    result = deployer(approval_event(world.sagemaker, new))
+
+    # THEN the old v1's decision does not speak for the new v1: refused, nothing deployed
+    assert (result["action"], result["refusal"]) == ("refused", "unknown_approver")
+    assert world.ledger.for_endpoint(ENDPOINT) == []

@@ -6,8 +6,10 @@ render a page that escapes everything and says, in words, what is missing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +20,20 @@ from deploy_support import (
     ENDPOINT,
     GROUP,
     LEDGER_TABLE,
+    METRICS_BUCKET,
     POLICY,
     DeployWorld,
     endpoint_event,
     live_version,
     register_version,
     set_approval,
+    validate_as_the_validator,
 )
 from markupsafe import escape
-from registry_workflow import report
+from registry_workflow import audit, aws, report
 from registry_workflow.cli import main
 from registry_workflow.config import load_config, parse_config
+from registry_workflow.ledger import Deployment, DeploymentStatus
 
 pytest_plugins = ["deploy_support"]
 
@@ -126,6 +131,132 @@ def test_versions_without_metrics_and_groups_without_versions_are_said_to_be(
     assert HOSTILE not in page
     assert "<img" not in page
     assert page.count("&lt;img src=x onerror=") >= 3
+
+
+def recreate_with_the_old_v1_live(
+    world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old group's v1 live, the group deleted and created again, its new v1 approved, not deployed."""
+    # the old group's v1 (auc 0.95) validated, approved and live; its audit entries written
+    # an hour back (the trail's clock is set explicitly: they predate the new v1 without a sleep)
+    write_policy(THRESHOLDS)
+    with monkeypatch.context() as clock:
+        clock.setattr(audit, "_now", lambda: (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        old = register_version(world.sagemaker, validated=False)
+        aws.client("s3").put_object(
+            Bucket=METRICS_BUCKET, Key=f"{GROUP}/v1/statistics.json", Body=json.dumps({"auc": 0.95})
+        )
+        validate_as_the_validator(world.sagemaker, old)
+        assert deployer(set_approval(world.sagemaker, old, "Approved"))["action"] == "started"
+        assert tracker(endpoint_event(world.sagemaker))["action"] == "succeeded"
+    # the group deleted (its version first) and created again: a new v1 under the same ARN
+    # (auc 0.9), validated and approved, never deployed: the endpoint still serves the old v1
+    world.sagemaker.delete_model_package(ModelPackageName=old)
+    world.sagemaker.delete_model_package_group(ModelPackageGroupName=GROUP)
+    new = register_version(world.sagemaker)
+    assert new == old
+    set_approval(world.sagemaker, new, "Approved")
+
+
+def test_a_recreated_groups_v1_is_not_merged_with_the_deleted_groups_v1(
+    world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the old group's v1 (auc 0.95) live, the group recreated, its new v1 (auc 0.9) approved
+    recreate_with_the_old_v1_live(world, deployer, tracker, monkeypatch)
+
+    # WHEN the report is collected and rendered
+    data = report.collect([GROUP], load_config(), LEDGER_TABLE)
+    page = report.render(data)
+
+    # THEN v1 has two rows: the deleted group's first, with its own entries and metrics
+    (project,) = data.projects
+    assert [(v.version, v.earlier) for v in project.versions] == [(1, True), (1, False)]
+    earlier, current = project.versions
+    assert current.created is not None
+    assert earlier.created is None
+    assert {"validated", "approved", "deployed"} <= {e.kind for e in earlier.entries}
+    assert earlier.metrics["auc"] == pytest.approx(0.95)
+    # AND the current v1 holds only the new v1's entries and its own stamp
+    assert [e.kind for e in current.entries] == ["validated"]
+    assert current.metrics["auc"] == pytest.approx(0.9)
+    assert current.approval_status == "Approved"
+    # AND the champion is the current v1; the old v1, still on the endpoint, is the live row
+    assert project.champion_view is current
+    assert project.is_live(earlier)
+    assert not project.is_live(current)
+    assert (
+        "v1 appears twice: the group was deleted and created again; rows marked 'earlier' are the deleted group's"
+        in (project.notes)
+    )
+    section = project_section(page, GROUP)
+    assert '<tr data-version="1" data-incarnation="earlier"><td>v1 (earlier group, deleted) ● live</td>' in section
+    assert '<tr data-version="1"><td>v1 ★ champion</td>' in section
+    assert section.count('data-incarnation="earlier"') == 1 + len(earlier.entries)  # its version row and timeline
+    live_row = re.search(r'<table id="live-table">.*?</table>', page, re.S)
+    assert live_row
+    assert "<td>v1 (earlier group, deleted)</td>" in live_row.group(0)
+    # AND the chart tells the two v1s apart on its x axis
+    assert "v1 (earlier)" in section.split('data-metric="auc"', 1)[1]
+
+
+def test_an_earlier_v1_still_live_has_its_row_even_without_audit_entries(
+    world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the old v1 live after the group was recreated, and an audit trail that holds nothing
+    # of it (written before the trail existed): only the ledger knows the old v1
+    recreate_with_the_old_v1_live(world, deployer, tracker, monkeypatch)
+    monkeypatch.setattr(report.AuditTrail, "entries", lambda self, group: [])
+
+    data = report.collect([GROUP], load_config(), LEDGER_TABLE)
+
+    # THEN the live table does not name the new v1: the old one has its own (entry-less) row
+    (project,) = data.projects
+    assert [(v.version, v.earlier) for v in project.versions] == [(1, True), (1, False)]
+    earlier, current = project.versions
+    assert (project.is_live(earlier), project.is_live(current)) == (True, False)
+    assert project.live_label(project.endpoints[0]) == "v1 (earlier group, deleted)"
+    assert "no audit entries" in project_section(report.render(data), GROUP)
+
+
+def _live(version: int, package_created: str | None) -> report.EndpointView:
+    record = Deployment(
+        deployment_id="d-1",
+        endpoint=ENDPOINT,
+        group=GROUP,
+        version=version,
+        package_arn=f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/{version}",
+        model_name="m",
+        endpoint_config_name="c",
+        strategy="all-at-once",
+        status=DeploymentStatus.SUCCEEDED,
+        package_created=package_created,
+    )
+    return report.EndpointView(ENDPOINT, live=record, in_flight=[], queued=[])
+
+
+@pytest.mark.parametrize(
+    ("package_created", "live_row"),
+    [
+        ("2026-03-01T12:00:00.123000+00:00", "current"),  # the current v1's CreationTime, to the millisecond
+        ("2026-03-01T12:00:00.123Z", "current"),
+        (None, "current"),  # a record from before package_created was kept: today's behaviour
+        ("", "current"),
+        ("2026-02-01T09:00:00+00:00", "earlier"),  # older than the current v1: the deleted group's
+        ("2026-03-02T00:00:00+00:00", None),  # a v1 created after the current one: neither row
+    ],
+)
+def test_a_live_record_marks_the_incarnation_its_creation_time_names(
+    package_created: str | None, live_row: str | None
+) -> None:
+    created = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    earlier = report.VersionView(1, earlier=True)
+    current = report.VersionView(1, approval_status="Approved", created=created)
+    project = report.ProjectView(GROUP, endpoints=[_live(1, package_created)], versions=[earlier, current])
+
+    assert [project.is_live(v) for v in (earlier, current)] == [live_row == "earlier", live_row == "current"]
+    assert project.champion_view is current
+    expected = {"earlier": "v1 (earlier group, deleted)", "current": "v1", None: "v1"}[live_row]
+    assert project.live_label(project.endpoints[0]) == expected
 
 
 def test_a_group_nobody_configured_is_shown_without_thresholds(world: DeployWorld) -> None:

@@ -12,6 +12,8 @@ from registry_workflow.policy import ApprovalPolicy
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/rc-fraud-detection/1"
 ALICE = "arn:aws:sts::123456789012:assumed-role/DataScience/alice"
 AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
+#: when the version was created: its pending state (the decision's) cannot be older
+CREATED = datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
 POLICY = ApprovalPolicy.model_validate(
     {
         "slack": True,
@@ -31,6 +33,7 @@ def package(registrant: str = ALICE, modified: datetime = AT) -> dict[str, Any]:
         "CreatedBy": {"IamIdentity": {"Arn": registrant}},
         "LastModifiedBy": {"IamIdentity": {"Arn": "arn:aws:sts::123456789012:assumed-role/SlackRole/fn"}},
         "LastModifiedTime": modified,
+        "CreationTime": CREATED,
     }
 
 
@@ -90,3 +93,28 @@ def test_four_eyes_off_admits_a_self_approval_and_a_tied_person_approves_others_
     assert judge_chat_approval(bob_registered, decision("U0ALICE"), POLICY, "rc", event_last_modified=AT).allowed
     # four eyes off: a person tied to no IAM identity may approve too
     assert judge_chat_approval(package(), decision("U0CAROL"), off, "rc", event_last_modified=AT).allowed
+
+
+@pytest.mark.parametrize(
+    ("created", "pending_since"),
+    [
+        (datetime(2026, 1, 1, 11, 0, 0, 1000, tzinfo=UTC), "2026-01-01T11:00:00+00:00"),  # a later version
+        (None, "2026-01-01T11:00:00+00:00"),  # creation time unknown
+        (CREATED, "not a time"),  # pending state unknown
+    ],
+)
+def test_a_decision_on_an_earlier_version_under_the_same_arn_admits_nothing(
+    created: datetime | None, pending_since: str
+) -> None:
+    # a group deleted and created again reuses its versions' ARNs: the latest Slack decision on the
+    # ARN can be about the old v1, made before the new v1 existed
+    described = package() | {"CreationTime": created}
+    old = ChatDecision(ARN, pending_since, "approve", "U0BOB", "bob", "rc", "ok", "V1:h")
+    verdict = judge_chat_approval(described, old, POLICY, "rc", event_last_modified=AT)
+    assert (verdict.allowed, verdict.refusal) == (False, "unknown_approver")
+
+
+def test_a_decision_on_the_versions_first_pending_state_is_its_own() -> None:
+    # the pending state a decision names is the version's LastModifiedTime: at creation, equal to it
+    described = package() | {"CreationTime": datetime(2026, 1, 1, 11, tzinfo=UTC)}
+    assert judge_chat_approval(described, decision(), POLICY, "rc", event_last_modified=AT).allowed

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -38,13 +39,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from registry_workflow import aws
 from registry_workflow.audit import AuditTrail
 from registry_workflow.errors import RegistryWorkflowError
-from registry_workflow.gate import PENDING, ChatDecision, GateRecords, judge_chat_approval
+from registry_workflow.gate import PENDING, ChatDecision, GateRecords, decided_on, judge_chat_approval
 from registry_workflow.observability import logger, metrics
 
 if TYPE_CHECKING:
     from registry_workflow.config import Project
 
-#: action ids of the two buttons; their value is the version's package ARN
+#: action ids of the two buttons; their value is the version's package ARN and CreationTime
 APPROVE_ACTION, REJECT_ACTION = "registry-workflow-approve", "registry-workflow-reject"
 ACTIONS: dict[str, Literal["approve", "reject"]] = {APPROVE_ACTION: "approve", REJECT_ACTION: "reject"}
 #: callback id of the reason modal, and where its reason input lives
@@ -69,6 +70,8 @@ SECRET_MAX_AGE_SECONDS = 300
 #: timeout (180 s), so the redelivery of a crashed attempt finds it free
 LEASE_SECONDS = 60.0
 
+VALUE_SEPARATOR = "#"
+
 PAST = {"approve": "approved", "reject": "rejected"}
 STATUS_OF = {"approve": "Approved", "reject": "Rejected"}
 
@@ -84,24 +87,41 @@ class BadRequest(RegistryWorkflowError):
 # --- the buttons (notifications.py puts them on a validated version's message) ---------------------
 
 
-def decision_buttons(package_arn: str) -> list[dict[str, Any]]:
-    """The Approve and Reject buttons of a version's message (Block Kit `actions` elements)."""
+def decision_buttons(package_arn: str, created: str | None = None) -> list[dict[str, Any]]:
+    """The Approve and Reject buttons of a version's message (Block Kit `actions` elements).
+
+    Their value names the version: its package ARN and its CreationTime (`button_value`). A group
+    deleted and created again reuses its versions' ARNs: the time tells the new v1 from the old.
+    """
+    value = button_value(package_arn, created)
     return [
         {
             "type": "button",
             "text": {"type": "plain_text", "text": "Approve"},
             "style": "primary",
             "action_id": APPROVE_ACTION,
-            "value": package_arn,
+            "value": value,
         },
         {
             "type": "button",
             "text": {"type": "plain_text", "text": "Reject"},
             "style": "danger",
             "action_id": REJECT_ACTION,
-            "value": package_arn,
+            "value": value,
         },
     ]
+
+
+def button_value(package_arn: str, created: str | None) -> str:
+    """`<package ARN>#<CreationTime>` (an ARN holds no `#`); the ARN alone when the time is unknown."""
+    return f"{package_arn}{VALUE_SEPARATOR}{created}" if created else package_arn
+
+
+def read_button_value(value: str) -> tuple[str, str]:
+    """A button's value → (package ARN, CreationTime or ""): messages posted before the time was
+    carried hold the ARN alone."""
+    arn, _, created = value.partition(VALUE_SEPARATOR)
+    return arn, created
 
 
 # --- the endpoint ---------------------------------------------------------------------------------
@@ -268,6 +288,9 @@ class ChatApprovals:
         package = self._describe(click.package_arn)
         if package is None:
             return self._refuse(job, project, "no_such_version", "That version no longer exists.")
+        replaced = _replaced(click, package)
+        if replaced:
+            return self._refuse(job, project, "version_replaced", replaced)
         status = package.get("ModelApprovalStatus")
         if status != PENDING:
             latest = self._records().chat_decision(click.package_arn)
@@ -432,15 +455,18 @@ class Click:
     response_url: str = ""
     title: str = ""
     action_ts: str = ""
+    #: the version's CreationTime as its message's button carried it ("" on a message posted before)
+    created: str = ""
 
     @classmethod
-    def of(cls, payload: dict[str, Any], decision: Literal["approve", "reject"], package_arn: str) -> Click:
+    def of(cls, payload: dict[str, Any], decision: Literal["approve", "reject"], value: str) -> Click:
         user = _dig(payload, "user", "id")
         if not isinstance(user, str) or not user:
             raise BadRequest(400, "block_actions without a user id")
         response_url = str(payload.get("response_url") or "")
         from registry_workflow.notifications import _acceptable_url
 
+        package_arn, created = read_button_value(value)
         return cls(
             package_arn=package_arn[:256],
             decision=decision,
@@ -451,6 +477,7 @@ class Click:
             response_url=response_url[:512] if _acceptable_url(response_url) else "",
             title=str(_dig(payload, "message", "text") or "")[:300],
             action_ts=str(_dig(payload, "actions", 0, "action_ts") or "")[:32],
+            created=created[:40],
         )
 
     @property
@@ -561,11 +588,46 @@ def _is_approver(project: Project, user: str) -> bool:
     return approval.slack and any(a.user == user for a in approval.slack_approvers.get(project.team, []))
 
 
+def _replaced(click: Click, package: dict[str, Any]) -> str | None:
+    """Why the version under the clicked ARN is not the one the message was about, else None.
+
+    A group deleted and created again restarts at v1 under the same ARNs: a button left on an old
+    message must not decide the new version. The button carries the version's CreationTime; a
+    message posted before it did is judged by its own time (Slack's `message_ts`): a version created
+    after its message was posted is not the message's. Neither known: refused (cannot tell).
+    """
+    from registry_workflow.events import event_time
+    from registry_workflow.gate import moment
+
+    created = moment(package.get("CreationTime"))
+    if created is None:
+        return (
+            "Not decided: SageMaker did not say when this version was created, so it cannot be matched to the message."
+        )
+    when = event_time(created.isoformat())
+    later = f"v{click.version} was registered again at {when} (the group was deleted and created again)"
+    if click.created:
+        try:
+            same = event_time(click.created) == event_time(created.isoformat())
+        except ValueError:
+            same = False
+        return None if same else f"Not decided: this message is about an earlier version; {later}."
+    try:
+        posted = float(click.message_ts)
+    except ValueError:
+        posted = math.nan
+    if not math.isfinite(posted):
+        return "Not decided: this message does not say which version it is about; decide on the version's own message."
+    if created.timestamp() > posted:
+        return f"Not decided: this message was posted before the version existed; {later}."
+    return None
+
+
 def _already(status: Any, package: dict[str, Any], records: GateRecords) -> str:
     """Who decided the version's status: "approved by @x (U…) in Slack", "rejected by <identity>"."""
     word = str(status or "changed").lower()
     decision = records.chat_decision(str(package.get("ModelPackageArn") or ""))
-    if decision is not None and STATUS_OF[decision.decision] == status:
+    if decision is not None and STATUS_OF[decision.decision] == status and decided_on(decision, package):
         return f"{word} by {decision.who}"
     from registry_workflow.notifications import actor_of
 

@@ -408,13 +408,17 @@ def approve_in_slack(story: Story, twin: Any) -> None:
         )["ModelPackageArn"]
     )
 
-    def with_buttons() -> bool:
-        return any(arn in json.dumps(m) and "registry-workflow-approve" in json.dumps(m) for m in twin.log.slack)
+    def with_buttons() -> dict[str, Any] | None:
+        return next(
+            (m for m in twin.log.slack if arn in json.dumps(m) and "registry-workflow-approve" in json.dumps(m)), None
+        )
 
-    story.expect("v1 validated, announced on Slack with Approve and Reject buttons", with_buttons)
+    message = story.expect("v1 validated, announced on Slack with Approve and Reject buttons", with_buttons)
+    if not message:
+        return
     reviewer = SlackUser(twin.url, twin.control_url, twin.slack_signing_secret, SLACK_REVIEWER, "reviewer")
     seen = len(opened_views({"slack_api": twin.log.slack_api}))
-    clicked = reviewer.click(arn, "approve", title=f"{SLACK_GROUP} v1: validated")
+    clicked = reviewer.click(arn, "approve", title=f"{SLACK_GROUP} v1: validated", message=message)
     views = story.expect(
         f"Approve clicked (signed request, answered HTTP {clicked.status} in {clicked.seconds * 1000:.0f} ms): "
         "the reason dialog opened (views.open)",

@@ -230,6 +230,7 @@ def judge_chat_approval(
     if (
         decision is None
         or decision.decision != "approve"
+        or not decided_on(decision, package)
         or (
             event_last_modified is not None
             and described is not None
@@ -273,6 +274,21 @@ def judge_chat_approval(
 def _allowed(approver: Identity, patterns: list[str]) -> bool:
     candidates = [c for c in (approver.arn, approver.role_arn) if c]
     return any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns)
+
+
+def decided_on(decision: ChatDecision, package: dict[str, Any]) -> bool:
+    """Was the decision made on this version, not on an earlier one under the same ARN (a group
+    deleted and created again)? Its pending state cannot predate the version's creation. Either
+    time unknown: not provably this version's."""
+    created = moment(package.get("CreationTime"))
+    try:
+        pending = datetime.fromisoformat(decision.pending_since)
+    except ValueError:
+        return False
+    if created is None:
+        return False
+    pending = pending if pending.tzinfo else pending.replace(tzinfo=UTC)
+    return pending >= created.replace(microsecond=created.microsecond // 1000 * 1000)
 
 
 def _as_datetime(value: Any) -> datetime | None:

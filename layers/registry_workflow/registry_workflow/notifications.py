@@ -103,6 +103,9 @@ class Notification:
     region: str | None = None
     #: the stage of a staged project (empty: the project's only stage)
     stage: str = ""
+    #: the version's CreationTime (events' canonical form): a recreated group reuses its versions'
+    #: ARNs, so the Approve/Reject buttons carry it to tell this version from an earlier one
+    created: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -239,7 +242,7 @@ def to_slack_blocks(n: Notification, *, decide: bool = False) -> dict[str, Any]:
                     "url": n.console_url,
                     "action_id": "open-console",
                 },
-                *(_decision_buttons(n.package_arn) if decide else []),
+                *(_decision_buttons(n.package_arn, n.created) if decide else []),
             ],
         }
     )
@@ -247,10 +250,10 @@ def to_slack_blocks(n: Notification, *, decide: bool = False) -> dict[str, Any]:
     return {"text": f"{icon} {n.title}".strip(), "blocks": blocks}
 
 
-def _decision_buttons(package_arn: str) -> list[dict[str, Any]]:
+def _decision_buttons(package_arn: str, created: str | None) -> list[dict[str, Any]]:
     from registry_workflow.chat_approvals import decision_buttons
 
-    return decision_buttons(package_arn)
+    return decision_buttons(package_arn, created)
 
 
 def actor_of(described_package: dict[str, Any]) -> str | None:

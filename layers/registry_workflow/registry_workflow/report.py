@@ -7,6 +7,17 @@ and the champion marked. Metrics come from the versions' validation stamps
 (`validation.metrics` in `CustomerMetadataProperties`, via DescribeModelPackage), else from the
 audit trail's "validated" entry; thresholds from the project's policy in config.
 
+A row is one *incarnation* of a version. A group deleted (all its versions first) and created
+again under the same name restarts at v1 under the same ARNs, while the audit trail and the ledger
+keep the old v1's entries and deployments. An audit entry of version N belongs to SageMaker's
+current N when it was written at or after that version's CreationTime; one written before belongs
+to an earlier incarnation (deleted with the earlier group), shown as its own row before the current
+one ("v1 (earlier group, deleted)", `data-incarnation="earlier"`), with the metrics of its own
+"validated" entry, never the champion. A ledger record marks a row live when its `package_created`
+is that row's CreationTime (or, for records written before it was kept, is missing: the current
+row); an older one marks the earlier row. Entries are told apart by time only (they carry no
+creation time): a group recreated twice shows both earlier incarnations' entries in one earlier row.
+
 Charts are SVG drawn by pygal on this side and inlined: the page needs no network and no
 JavaScript (the tables are plain HTML). Everything that came from AWS or config is escaped by
 Jinja2's autoescape; pygal escapes the text it puts in its SVG (a test keeps both true).
@@ -65,7 +76,7 @@ class Thresholds:
 
 @dataclass
 class VersionView:
-    """One version of a group: its approval status, stamped metrics and audit entries."""
+    """One incarnation of a version of a group: its approval status, stamped metrics and audit entries."""
 
     version: int
     arn: str | None = None
@@ -74,6 +85,19 @@ class VersionView:
     validation: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     entries: list[AuditEntry] = field(default_factory=list)
+    #: SageMaker's CreationTime of this incarnation (None: it no longer exists, or was never read)
+    created: datetime | None = None
+    #: an incarnation deleted with an earlier group of the same name (its number now names another)
+    earlier: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"v{self.version} (earlier group, deleted)" if self.earlier else f"v{self.version}"
+
+    @property
+    def short_label(self) -> str:
+        """The label on a chart's x axis and in notes: tells an earlier incarnation from the current."""
+        return f"v{self.version} (earlier)" if self.earlier else f"v{self.version}"
 
 
 @dataclass(frozen=True)
@@ -99,12 +123,44 @@ class ProjectView:
     @property
     def champion(self) -> int | None:
         """The validator's champion: the highest Approved version (new versions are compared with it)."""
-        approved = [v.version for v in self.versions if v.approval_status == APPROVED]
-        return max(approved, default=None)
+        view = self.champion_view
+        return None if view is None else view.version
 
     @property
-    def live_versions(self) -> set[int]:
-        return {e.live.version for e in self.endpoints if e.live is not None}
+    def champion_view(self) -> VersionView | None:
+        """The champion's row: a current incarnation (approval status from SageMaker), never an earlier one."""
+        approved = [v for v in self.versions if not v.earlier and v.approval_status == APPROVED]
+        return max(approved, key=lambda v: v.version, default=None)
+
+    def is_live(self, view: VersionView) -> bool:
+        """Whether a ledger record says this incarnation is live on one of the endpoints."""
+        return any(e.live is not None and self._serves(e.live, view) for e in self.endpoints)
+
+    def live_label(self, endpoint: EndpointView) -> str:
+        """What is live on `endpoint`, as the versions table names it ("-" for nothing)."""
+        if endpoint.live is None:
+            return "-"
+        row = next((v for v in self.versions if self._serves(endpoint.live, v)), None)
+        return row.label if row is not None else f"v{endpoint.live.version}"
+
+    def _serves(self, record: Deployment, view: VersionView) -> bool:
+        if record.version != view.version:
+            return False
+        created = _parse_time(record.package_created)
+        if view.earlier:
+            current = self._current(view.version)
+            return (
+                created is not None
+                and current is not None
+                and current.created is not None
+                and _ms(created) < _ms(current.created)
+            )
+        if created is None or view.created is None:
+            return True  # a record from before package_created was kept, or a version SageMaker no longer has
+        return _ms(created) == _ms(view.created)
+
+    def _current(self, version: int) -> VersionView | None:
+        return next((v for v in self.versions if v.version == version and not v.earlier), None)
 
     @property
     def chart_metrics(self) -> list[str]:
@@ -161,33 +217,62 @@ def _project(group: str, config: RegistryConfig, ledger: DeploymentLedger, trail
     endpoints = list(dict.fromkeys([*configured, *(r.endpoint for r in records)]))
     view.endpoints = [endpoint_view(e, [r for r in records if r.endpoint == e]) for e in endpoints]
     versions: dict[int, VersionView] = {}
+    #: incarnations deleted with an earlier group of the same name, by the number they had
+    earlier: dict[int, VersionView] = {}
     try:
         for summary in _list_versions(sm, group):
             number = int(summary.get("ModelPackageVersion") or 0)
             described = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
             metadata = described.get("CustomerMetadataProperties") or {}
+            created = described.get("CreationTime")
             versions[number] = VersionView(
                 number,
                 arn=summary["ModelPackageArn"],
                 approval_status=described.get("ModelApprovalStatus"),
-                registered_at=_time(described.get("CreationTime")),
+                registered_at=_time(created),
                 validation=metadata.get(STATUS_KEY),
                 metrics=stamped_metrics(metadata),
+                created=_aware(created) if isinstance(created, datetime) else None,
             )
     except (ClientError, BotoCoreError) as exc:
         view.notes.append(f"versions could not be read from SageMaker: {exc}")
     for entry in trail.entries(group):
         if entry.version is None:
             continue
-        version = versions.setdefault(entry.version, VersionView(entry.version, arn=entry.package_arn))
+        current = versions.get(entry.version)
+        written = _parse_time(entry.time)
+        if current is not None and current.created is not None and written is not None and written < current.created:
+            # written before the current incarnation existed: the version of a deleted, earlier group
+            version = earlier.setdefault(entry.version, _earlier_view(entry.version, entry.package_arn))
+        else:
+            version = versions.setdefault(entry.version, VersionView(entry.version, arn=entry.package_arn))
         version.entries.append(entry)
         if entry.kind == "validated" and not version.metrics:
             # the stamp is gone or was never written: the audit trail kept what the validator saw
             version.metrics = stamped_metrics({METRICS_KEY: entry.details.get("metrics", "")})
             version.validation = version.validation or entry.details.get("result")
-    view.versions = [versions[n] for n in sorted(versions)]
+    for endpoint in view.endpoints:
+        # an earlier incarnation still served by an endpoint has a row even without audit entries
+        live = endpoint.live
+        current = versions.get(live.version) if live is not None else None
+        if live is None or current is None or current.created is None or live.version in earlier:
+            continue
+        created = _parse_time(live.package_created)
+        if created is not None and _ms(created) < _ms(current.created):
+            earlier[live.version] = _earlier_view(live.version, live.package_arn)
+    view.versions = [v for n in sorted({*versions, *earlier}) for v in (earlier.get(n), versions.get(n)) if v]
+    if earlier:
+        listed = ", ".join(f"v{n}" for n in sorted(earlier))
+        view.notes.append(
+            f"{listed} {'appears' if len(earlier) == 1 else 'appear'} twice: the group was deleted and created"
+            " again; rows marked 'earlier' are the deleted group's"
+        )
     add_missing_notes(view)
     return view
+
+
+def _earlier_view(version: int, arn: str | None) -> VersionView:
+    return VersionView(version, arn=arn, earlier=True)
 
 
 def _list_versions(sm: Any, group: str) -> list[dict[str, Any]]:
@@ -224,9 +309,9 @@ def add_missing_notes(view: ProjectView) -> None:
         view.notes.append("no versions registered")
         return
     for name in view.thresholds:
-        lacking = [v.version for v in view.versions if name not in v.metrics]
+        lacking = [v.short_label for v in view.versions if name not in v.metrics]
         if lacking:
-            listed = ", ".join(f"v{n}" for n in lacking)
+            listed = ", ".join(lacking)
             view.notes.append(f"metric {name} missing for {listed} (no validation stamp or audit entry with it)")
     if view.endpoints and all(e.live is None for e in view.endpoints):
         view.notes.append("nothing live: no deployment has succeeded yet")
@@ -236,6 +321,25 @@ def _time(value: Any) -> str | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(value) if value else None
+
+
+def _parse_time(stamp: str | None) -> datetime | None:
+    """An ISO-8601 time (audit entry, ledger record) as an aware datetime; None if missing or unreadable."""
+    if not stamp:
+        return None
+    try:
+        return _aware(datetime.fromisoformat(stamp))
+    except ValueError:
+        return None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _ms(value: datetime) -> datetime:
+    """To the millisecond (SageMaker's precision), in UTC: how two records of one CreationTime compare."""
+    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 # --- rendering: Jinja2 (autoescaped) around pygal's SVG -------------------------------------------
@@ -272,19 +376,20 @@ def metric_chart(project: ProjectView, metric: str) -> str:
     versions = project.versions
     rule = project.thresholds.get(metric, Thresholds())
     chart = _line_chart(metric)
-    chart.x_labels = [f"v{v.version}" for v in versions]
-    champion = project.champion
+    chart.x_labels = [v.short_label for v in versions]
+    best = project.champion_view
+    champion = None if best is None else best.version
     values: list[Any] = []
     for view in versions:
         value = view.metrics.get(metric)
-        if value is not None and view.version == champion:
+        if value is not None and view is best:
             values.append({"value": value, "node": {"r": 7}, "style": "fill: #d4a017; stroke: #7a5c00"})
         else:
             values.append(value)
     chart.add(metric, values)
-    champion_value = next((v.metrics.get(metric) for v in versions if v.version == champion), None)
+    champion_value = None if best is None else best.metrics.get(metric)
     if champion is not None and champion_value is not None:
-        chart.add(f"champion v{champion}", [champion_value if v.version == champion else None for v in versions])
+        chart.add(f"champion v{champion}", [champion_value if v is best else None for v in versions])
     for label, level in _threshold_lines(rule, champion, champion_value):
         chart.add(label, [level] * len(versions), show_dots=False, stroke_style={"dasharray": "6, 4", "width": 2})
     svg, _ = _static_svg(chart.render_tree())
@@ -409,7 +514,7 @@ _PAGE = """<!DOCTYPE html>
 {% set project_no = loop.index %}
 {% for e in p.endpoints %}
 <tr><td><a href="#p-{{ project_no }}">{{ p.group }}</a></td><td>{{ e.endpoint }}</td>
-<td>{% if e.live %}v{{ e.live.version }}{% else %}-{% endif %}</td>
+<td>{{ p.live_label(e) }}</td>
 <td class="time">{{ (e.live.finished_at if e.live else None)|when }}</td>
 <td>{{ (e.live.approver if e.live else None) or "-" }}</td>
 <td>{% for d in e.in_flight %}v{{ d.version }} ({{ d.kind }}){% if not loop.last %}, {% endif %}
@@ -435,9 +540,9 @@ _PAGE = """<!DOCTYPE html>
 {% for m in p.chart_metrics %}<th>{{ m }}</th>{% endfor %}<th>registered</th></tr></thead>
 <tbody>
 {% for v in p.versions %}
-<tr data-version="{{ v.version }}"><td>v{{ v.version }}
-{%- if v.version == p.champion %} ★ champion{% endif %}
-{%- if v.version in p.live_versions %} ● live{% endif %}</td>
+<tr data-version="{{ v.version }}"{% if v.earlier %} data-incarnation="earlier"{% endif %}><td>{{ v.label }}
+{%- if v is sameas p.champion_view %} ★ champion{% endif %}
+{%- if p.is_live(v) %} ● live{% endif %}</td>
 <td>{{ v.approval_status or "-" }}</td><td>{{ v.validation or "-" }}</td>
 {% for m in p.chart_metrics %}<td>{{ v.metrics.get(m)|num }}</td>{% endfor %}
 <td class="time">{{ v.registered_at|when }}</td></tr>
@@ -456,12 +561,14 @@ _PAGE = """<!DOCTYPE html>
 <tbody>
 {% for v in p.versions %}
 {% for e in v.entries %}
-<tr data-version="{{ v.version }}"><td>v{{ v.version }}</td><td class="time">{{ e.time|when }}</td>
+<tr data-version="{{ v.version }}"{% if v.earlier %} data-incarnation="earlier"{% endif %}><td>{{ v.label }}</td>
+<td class="time">{{ e.time|when }}</td>
 <td class="k-{{ e.kind }}">{{ e.kind|label }}</td><td>{{ e.actor or "-" }}</td>
 <td>{{ e.reason or "" }}{% if e.kind == "validated" and e.details.get("metrics") %}
  <span class="muted">({{ e.details.get("metrics") }})</span>{% endif %}</td></tr>
 {% else %}
-<tr data-version="{{ v.version }}"><td>v{{ v.version }}</td><td colspan="4" class="muted">no audit entries</td></tr>
+<tr data-version="{{ v.version }}"{% if v.earlier %} data-incarnation="earlier"{% endif %}><td>{{ v.label }}</td>
+<td colspan="4" class="muted">no audit entries</td></tr>
 {% endfor %}
 {% endfor %}
 </tbody>

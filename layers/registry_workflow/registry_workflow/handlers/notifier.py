@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from registry_workflow import aws
+from registry_workflow.audit import created_of
 from registry_workflow.config import Project
 from registry_workflow.deadline import Deadline
 from registry_workflow.errors import NotificationError
@@ -146,6 +147,7 @@ def build_notification(
         reason=reason or None,
         metrics=_metric_lines(stamp, project),
         region=region_of(detail.arn) or aws.client("sagemaker").meta.region_name,
+        created=created_of(detail, package),
     )
 
 

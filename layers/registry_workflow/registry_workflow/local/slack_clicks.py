@@ -52,17 +52,30 @@ class SlackUser:
         return f"{self.twin_url}{INTERACTIVITY_PATH}"
 
     def click(
-        self, package_arn: str, decision: str = "approve", *, title: str = "", action_id: str | None = None
+        self,
+        package_arn: str,
+        decision: str = "approve",
+        *,
+        title: str = "",
+        action_id: str | None = None,
+        message: dict[str, Any] | None = None,
     ) -> Answer:
-        """Press Approve or Reject on the message of `package_arn`."""
+        """Press Approve or Reject on the message of `package_arn`.
+
+        The button's value comes from `message` (as the webhook got it), as Slack sends it;
+        without one, the value is the package ARN alone (a message posted before buttons carried
+        the version's CreationTime).
+        """
         action = action_id or (APPROVE_ACTION if decision == "approve" else REJECT_ACTION)
-        return self.post(self.click_payload(package_arn, action, title=title))
+        value = button_value_of(message, action) if message is not None else package_arn
+        return self.post(self.click_payload(value, action, title=title or package_arn))
 
     def submit(self, view: dict[str, Any], reason: str) -> Answer:
         """Submit the modal `view` (as views.open got it) with `reason`."""
         return self.post(self.submit_payload(view, reason))
 
-    def click_payload(self, package_arn: str, action_id: str, *, title: str = "") -> dict[str, Any]:
+    def click_payload(self, value: str, action_id: str, *, title: str = "") -> dict[str, Any]:
+        """`block_actions` for a click on a button whose value is `value` (chat_approvals.button_value)."""
         return {
             "type": "block_actions",
             "user": {"id": self.user_id, "username": self.user_name, "name": self.user_name},
@@ -71,13 +84,13 @@ class SlackUser:
             "response_url": f"{self.control_url}/slack-response/{uuid.uuid4().hex}",
             "container": {"type": "message", "channel_id": self.channel, "message_ts": self.message_ts},
             "channel": {"id": self.channel, "name": "model-reviews"},
-            "message": {"ts": self.message_ts, "text": title or package_arn},
+            "message": {"ts": self.message_ts, "text": title or value},
             "actions": [
                 {
                     "type": "button",
                     "action_id": action_id,
                     "block_id": "decide",
-                    "value": package_arn,
+                    "value": value,
                     "action_ts": f"{time.time():.6f}",
                 }
             ],
@@ -132,3 +145,12 @@ def updates(log: dict[str, Any]) -> list[dict[str, Any]]:
 def replies(log: dict[str, Any]) -> list[dict[str, Any]]:
     """What the functions posted to interactions' response_urls (ephemeral answers)."""
     return [r["body"] for r in log.get("slack_responses", [])]
+
+
+def button_value_of(message: dict[str, Any], action_id: str) -> str:
+    """The value of the button `action_id` on a posted message (its Block Kit `actions` blocks)."""
+    for block in message.get("blocks", []):
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id and element.get("value"):
+                return str(element["value"])
+    raise LookupError(f"no {action_id} button on the message")
