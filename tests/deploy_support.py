@@ -151,17 +151,31 @@ def validate_as_the_validator(sagemaker: Any, arn: str) -> None:
 
 
 def registrant_client() -> Any:
-    """A SageMaker client signed with the data scientist's own access keys (moto's IAM user)."""
+    """A SageMaker client signed with the data scientist's own access keys (moto's IAM user).
+
+    Made once per moto state and region: a client costs ~30 ms to build, and tests register many
+    versions. A key moto's IAM no longer holds (moto is reset per test) means a new user and key.
+    """
     iam = aws.client("iam")
     with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
         iam.create_user(UserName=REGISTRANT)
     keys = iam.list_access_keys(UserName=REGISTRANT)["AccessKeyMetadata"]
+    region = aws.client("sagemaker").meta.region_name
+    made = _REGISTRANT_CLIENTS.get(region)
+    if made is not None and made[0] in {k["AccessKeyId"] for k in keys}:
+        return made[1]
     for old in keys:
         iam.delete_access_key(UserName=REGISTRANT, AccessKeyId=old["AccessKeyId"])
     key = iam.create_access_key(UserName=REGISTRANT)["AccessKey"]
-    return boto3.session.Session(
-        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+    client = boto3.session.Session(
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=region
     ).client("sagemaker")
+    _REGISTRANT_CLIENTS[region] = (key["AccessKeyId"], client)
+    return client
+
+
+#: region → (access key id, client) of the registrant (see `registrant_client`)
+_REGISTRANT_CLIENTS: dict[str, tuple[str, Any]] = {}
 
 
 def _bucket_location() -> dict[str, str]:

@@ -491,3 +491,62 @@ def test_a_failed_transaction_naming_a_table_by_arn_is_put_back_too(no_table_cop
             ]
         )
     assert _contents(dynamodb, "plain") == []
+
+
+def test_a_fix_on_a_heavy_moto_module_is_installed_when_it_is_imported_not_before() -> None:
+    # moto's CloudFormation models import most of EC2's; a twin that never serves CloudFormation
+    # must not pay for them, yet a stack described later still shows list parameters as given
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys
+        from registry_workflow.local import moto_fixes
+        moto_fixes.apply()
+        assert "moto.cloudformation.models" not in sys.modules, "imported at apply()"
+        from moto.cloudformation.models import Stack
+        stack = Stack.__new__(Stack)
+        # a stack as moto keeps it: the CommaDelimitedList parameter split into a list
+        kept = {"no_echo_parameter_keys": [], "resolved_parameters": {"Teams": ["rc", "algo"]}}
+        stack.resource_map = type("M", (), kept)()
+        print([p["ParameterValue"] for p in Stack.parameter_list.fget(stack)])
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['rc,algo']"
+
+
+def test_when_imported_patches_a_module_already_imported_at_once() -> None:
+    import json
+
+    seen: list[Any] = []
+    moto_fixes._when_imported("json", seen.append)
+    assert seen == [json]
+
+
+def test_sns_signs_every_subscriptions_messages_with_one_key(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from registry_workflow import aws
+
+    generated: list[int] = []
+    generate = rsa.generate_private_key
+    monkeypatch.setattr(rsa, "generate_private_key", lambda **kw: generated.append(1) or generate(**kw))
+    moto_fixes._sns_signing_key.cache_clear()
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    for name in ("a", "b", "c"):
+        topic = sns.create_topic(Name=name)["TopicArn"]
+        queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        sns.publish(TopicArn=topic, Message=f"to {name}")
+        [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
+        body = json.loads(message["Body"])
+        assert (body["Message"], body["SignatureVersion"]) == (f"to {name}", "2")
+        assert body["Signature"]
+    # three subscriptions' messages signed, one key made (moto made one per subscription)
+    assert len(generated) == 1

@@ -32,6 +32,8 @@ CloudWatch alarm history (none; see `moto_alarms`: DescribeAlarmHistory answers 
   an update resets the alarm)    PutMetricAlarm on an existing alarm keeps its state and history
 DescribeStacks gives a list      the text it was given ("rc,algo"), as AWS does
   parameter as "['rc','algo']"   (`_list_parameters_as_given`)
+a new RSA key per SNS          one signing key for every subscription (`_one_sns_signing_key`), as
+  subscription (~50 ms each)     SNS signs with one certificate per region
 TransactWriteItems copies every  it snapshots only the items it names, and puts back exactly those
   table it touches (for its      when it fails (`_item_level_transactions`): a transaction costs
   rollback): O(table) a call,    what its items cost, as on AWS, so a burst's audit and ledger
@@ -54,9 +56,13 @@ import copy
 import functools
 import inspect
 import re
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.abc import MetaPathFinder
+from importlib.util import find_spec
+from types import ModuleType
 from typing import Any
 
 from moto.core.common_models import BaseModel  # noqa: F401  (import check: moto is present)
@@ -110,6 +116,7 @@ def apply() -> None:
         _patch_responses()
         _item_level_transactions()
         _list_parameters_as_given()
+        _one_sns_signing_key()
         moto_alarms.apply()
         _serialize()
         _applied = True
@@ -462,12 +469,17 @@ def _list_parameters_as_given() -> None:
     ("['rc', 'algo']"); AWS gives back "rc,algo". The CLI reads a deployed stack's ManagedTeams
     and GuardedStages this way (`registry-workflow provision --stack-name`).
     """
-    from moto.cloudformation.models import Stack
+    # moto's CloudFormation models import most of EC2's (~40 % of a twin's start): patched once
+    # something imports them (a CloudFormation call), not at every start
+    _when_imported("moto.cloudformation.models", _patch_stack_parameters)
 
+
+def _patch_stack_parameters(module: ModuleType) -> None:
+    Stack = module.Stack
     original = Stack.parameter_list
 
     def parameter_list(self: Any) -> list[dict[str, Any]]:
-        listed = original.fget(self)  # type: ignore[attr-defined]
+        listed = original.fget(self)
         return [
             {**p, "ParameterValue": ",".join(map(str, p["ParameterValue"]))}
             if isinstance(p.get("ParameterValue"), list)
@@ -476,6 +488,59 @@ def _list_parameters_as_given() -> None:
         ]
 
     setattr(Stack, "parameter_list", property(parameter_list))  # noqa: B010
+
+
+def _when_imported(name: str, patch: Callable[[ModuleType], None]) -> None:
+    """Run `patch` on module `name` right after it is first imported (now, if it already was).
+
+    A finder at the front of `sys.meta_path` answers for `name` alone: it finds the module's spec
+    as the other finders would and wraps the loader's `exec_module`, so the patch runs inside the
+    import (under its lock), before any other thread can use the module.
+    """
+    if name in sys.modules:
+        patch(sys.modules[name])
+        return
+
+    class PatchOnImport(MetaPathFinder):
+        finding = False
+
+        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+            if fullname != name or self.finding:
+                return None
+            self.finding = True
+            try:
+                spec = find_spec(fullname)
+            finally:
+                self.finding = False
+            if spec is None or spec.loader is None:
+                return spec
+            sys.meta_path.remove(self)
+            loader, execute = spec.loader, spec.loader.exec_module
+
+            def exec_module(module: ModuleType) -> None:
+                execute(module)
+                patch(module)
+
+            loader.exec_module = exec_module  # type: ignore[method-assign]
+            return spec
+
+    sys.meta_path.insert(0, PatchOnImport())
+
+
+def _one_sns_signing_key() -> None:
+    """SNS signs every message with one key per region (its signing certificate); moto generated a
+    new 2,048-bit RSA key for every subscription (~50 ms each: 7 % of the integration tests' CPU,
+    and the first message of each twin subscription). One key per process stands for it."""
+    from moto.sns.models import Subscription
+
+    setattr(Subscription, "private_key", lambda self: _sns_signing_key())  # noqa: B010
+
+
+@functools.cache
+def _sns_signing_key() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 # --- who is calling (CreatedBy / LastModifiedBy) ----------------------------------------------------
