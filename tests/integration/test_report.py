@@ -300,3 +300,51 @@ def test_the_cli_writes_the_file_and_names_it(world: DeployWorld, deployer: Any,
 def test_seed_config_is_what_the_tests_use() -> None:
     # the groups these tests name are the seed's (conftest.SEED_ENV)
     assert GROUP in parse_config(SEED_ENV).group_names
+
+
+def test_an_entry_goes_by_the_creation_time_it_records_not_by_the_clock_that_wrote_it(
+    world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the old group's v1 live, the group recreated, its new v1 approved
+    recreate_with_the_old_v1_live(world, deployer, tracker, monkeypatch)
+    new = world.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"][0]
+    created = world.sagemaker.describe_model_package(ModelPackageName=new["ModelPackageArn"])["CreationTime"]
+    trail = audit.AuditTrail(LEDGER_TABLE)
+    behind = (created - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with monkeypatch.context() as clock:
+        # a Lambda whose clock runs 5 minutes behind SageMaker's writes about the new v1
+        clock.setattr(audit, "_now", lambda: behind)
+        trail.record(
+            GROUP,
+            "refused",
+            key="skewed",
+            version=1,
+            package_arn=new["ModelPackageArn"],
+            reason="about the new v1",
+            created=created.isoformat(),
+        )
+        # an entry written before entries recorded the CreationTime, at the same time: by its time
+        trail.record(
+            GROUP,
+            "refused",
+            key="legacy",
+            version=1,
+            package_arn=new["ModelPackageArn"],
+            reason="written before the new v1 existed",
+        )
+
+    (project,) = report.collect([GROUP], load_config(), LEDGER_TABLE).projects
+    earlier, current = project.versions
+    assert "about the new v1" in [e.reason for e in current.entries]
+    assert "written before the new v1 existed" in [e.reason for e in earlier.entries]
+    assert "about the new v1" not in [e.reason for e in earlier.entries]
+
+
+def test_every_entry_about_a_version_records_its_creation_time(
+    world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the registration, validation, approval and deployment of a version, through the handlers
+    recreate_with_the_old_v1_live(world, deployer, tracker, monkeypatch)
+    entries = [e for e in audit.AuditTrail(LEDGER_TABLE).entries(GROUP) if e.version is not None]
+    assert {e.kind for e in entries} >= {"validated", "approved", "deploying", "deployed"}
+    assert all(e.details.get("created") for e in entries), [(e.kind, e.details) for e in entries]

@@ -103,11 +103,13 @@ class Gatekeeper:
         arn, group, version = detail.arn, detail.group_name, detail.version
         if package.get("ModelPackageStatus") in (None, "Deleted") or package.get("ModelPackageArn") != arn:
             return
+        created = created_of(detail, package)
         if detail.is_creation:
             self.trail.record(
                 group,
                 "registered",
-                key=version_key("registered", arn, created_of(detail, package)),
+                key=version_key("registered", arn, created),
+                created=created,
                 actor=_who(package.get("CreatedBy")),
                 version=version,
                 package_arn=arn,
@@ -125,6 +127,7 @@ class Gatekeeper:
             actor=_who(package.get("LastModifiedBy")),
             version=version,
             package_arn=arn,
+            created=created,
             reason=package.get("ApprovalDescription") or None,
         )
 
@@ -140,6 +143,7 @@ class Gatekeeper:
             actor=_who(package.get("LastModifiedBy")),
             version=detail.version,
             package_arn=detail.arn,
+            created=created_of(detail, package),
             reason=lifecycle.stage_description or None,
             details={"stage": lifecycle.stage},
         )
@@ -153,6 +157,7 @@ class Gatekeeper:
             actor=WORKFLOW_ACTOR,
             version=detail.version,
             package_arn=detail.arn,
+            created=detail.creation_time,
             reason=why,
             details={"stage": lifecycle.stage if lifecycle else None},
         )
@@ -258,6 +263,7 @@ class Gatekeeper:
             actor=WORKFLOW_ACTOR,
             version=detail.version,
             package_arn=detail.arn,
+            created=detail.creation_time,
             reason=reason,
             details={"refusal": refusal, "then": then, "approver": approver},
         )

@@ -135,11 +135,16 @@ class AuditTrail(LedgerTableStore):
         reason: str | None = None,
         details: Mapping[str, Any] | None = None,
         event_id: str | None = None,
+        created: str | None = None,
     ) -> AuditEntry | None:
-        """Append one entry unless `key` was recorded before (then None): exactly once per transition."""
+        """Append one entry unless `key` was recorded before (then None): exactly once per transition.
+
+        `created`: the version's CreationTime, kept in `details["created"]`; a group deleted and
+        created again reuses its versions' ARNs and numbers, and this tells whose entry it is.
+        """
         if kind not in KINDS:
             raise ValueError(f"unknown audit entry kind {kind!r}")
-        clean = {k: str(v) for k, v in (details or {}).items() if v is not None and v != ""}
+        clean = {k: str(v) for k, v in {**(details or {}), "created": created}.items() if v is not None and v != ""}
         for attempt in range(MAX_ATTEMPTS):
             head_seq, head_hash = self._head(group)
             entry = AuditEntry(

@@ -383,6 +383,7 @@ class ChatApprovals:
             actor=f"slack:{click.user}" + (f" (@{click.user_name})" if click.user_name else ""),
             version=click.version,
             package_arn=click.package_arn,
+            created=click.created or None,
             reason=job.reason if accepted else text,
             details={"via": "slack", "decision": click.decision, "refusal": None if accepted else outcome},
         )

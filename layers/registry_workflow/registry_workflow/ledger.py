@@ -432,6 +432,7 @@ class DeploymentLedger(LedgerTableStore):
             version=record.version,
             package_arn=record.package_arn,
             reason=reason,
+            created=record.package_created,
             details={
                 "deployment_id": record.deployment_id,
                 "endpoint": record.endpoint,

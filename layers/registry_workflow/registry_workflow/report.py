@@ -9,14 +9,15 @@ audit trail's "validated" entry; thresholds from the project's policy in config.
 
 A row is one *incarnation* of a version. A group deleted (all its versions first) and created
 again under the same name restarts at v1 under the same ARNs, while the audit trail and the ledger
-keep the old v1's entries and deployments. An audit entry of version N belongs to SageMaker's
-current N when it was written at or after that version's CreationTime; one written before belongs
-to an earlier incarnation (deleted with the earlier group), shown as its own row before the current
-one ("v1 (earlier group, deleted)", `data-incarnation="earlier"`), with the metrics of its own
-"validated" entry, never the champion. A ledger record marks a row live when its `package_created`
-is that row's CreationTime (or, for records written before it was kept, is missing: the current
-row); an older one marks the earlier row. Entries are told apart by time only (they carry no
-creation time): a group recreated twice shows both earlier incarnations' entries in one earlier row.
+keep the old v1's entries and deployments. An audit entry records the CreationTime of the version
+it is about (`details["created"]`): one about an older CreationTime than SageMaker's current N
+belongs to an earlier incarnation (deleted with the earlier group), shown as its own row before the
+current one ("v1 (earlier group, deleted)", `data-incarnation="earlier"`), with the metrics of its
+own "validated" entry, never the champion. Entries written before they recorded it go by when they
+were written (before the current N's CreationTime: earlier). A ledger record marks a row live when
+its `package_created` is that row's CreationTime (or, for records written before it was kept, is
+missing: the current row); an older one marks the earlier row. A group recreated twice shows both
+earlier incarnations in one earlier row.
 
 Charts are SVG drawn by pygal on this side and inlined: the page needs no network and no
 JavaScript (the tables are plain HTML). Everything that came from AWS or config is escaped by
@@ -240,8 +241,7 @@ def _project(group: str, config: RegistryConfig, ledger: DeploymentLedger, trail
         if entry.version is None:
             continue
         current = versions.get(entry.version)
-        written = _parse_time(entry.time)
-        if current is not None and current.created is not None and written is not None and written < current.created:
+        if current is not None and current.created is not None and _before(entry, current.created):
             # written before the current incarnation existed: the version of a deleted, earlier group
             version = earlier.setdefault(entry.version, _earlier_view(entry.version, entry.package_arn))
         else:
@@ -269,6 +269,19 @@ def _project(group: str, config: RegistryConfig, ledger: DeploymentLedger, trail
         )
     add_missing_notes(view)
     return view
+
+
+def _before(entry: AuditEntry, created: datetime) -> bool:
+    """Is `entry` about an incarnation created before `created` (a deleted, earlier group's)?
+
+    Its own record of the version's CreationTime (`details["created"]`, kept since entries carry
+    it) decides, to the millisecond; an entry without one goes by when it was written.
+    """
+    about = _parse_time(entry.details.get("created"))
+    if about is not None:
+        return _ms(about) < _ms(created)
+    written = _parse_time(entry.time)
+    return written is not None and written < created
 
 
 def _earlier_view(version: int, arn: str | None) -> VersionView:

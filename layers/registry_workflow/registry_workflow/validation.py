@@ -286,6 +286,7 @@ def validate_version(
             detail.group_name,
             "validated",
             key=version_key("validated", detail.arn, created_of(detail, package), digest),
+            created=created_of(detail, package),
             actor=WORKFLOW_ACTOR,
             version=detail.version,
             package_arn=detail.arn,

@@ -42,10 +42,12 @@ def _validate(*, key: dict[str, Any], detail: ModelPackageDetail, project: Proje
     package = describe_version(detail.arn)
     if trail is not None and detail.is_creation:
         registrant = identity_of(package.get("CreatedBy"))
+        created = audit.created_of(detail, package)
         trail.record(
             detail.group_name,
             "registered",
-            key=audit.version_key("registered", detail.arn, audit.created_of(detail, package)),
+            key=audit.version_key("registered", detail.arn, created),
+            created=created,
             actor=str(registrant) if registrant else "unknown",
             version=detail.version,
             package_arn=detail.arn,
