@@ -34,8 +34,10 @@ SLACK_POLICY = f"""
 [projects."{GROUP}".approval]
 slack = true
 
+# four eyes (the default): the approver is tied to an IAM identity that is not the registrant
+# (the bench registers as the account's root, what plain test keys stand for)
 [defaults.approval.slack_approvers]
-rc = ["U0BENCH"]
+rc = [{{ user = "U0BENCH", iam = ["arn:aws:iam::{ACCOUNT}:user/bench-reviewer"] }}]
 """
 
 
@@ -100,10 +102,12 @@ def run(twin: Any, config_dir: Path, clicks: int, out: io.StringIO) -> bool:
     )["ModelPackageArn"]
     assert twin.wait_idle(60)
     user = SlackUser(twin.url, twin.control_url, twin.slack_signing_secret, "U0BENCH", "bench")
+    # the version's "validated" message: its buttons carry the version's ARN and CreationTime
+    message = next(m for m in twin.log.slack if arn in json.dumps(m) and "registry-workflow-approve" in json.dumps(m))
     click_seconds, submit_seconds, refused = [], [], 0
     for i in range(clicks):
         before = len(opened_views(_log(twin)))
-        clicked = user.click(arn, "approve")
+        clicked = user.click(arn, "approve", message=message)
         click_seconds.append(clicked.seconds)
         views = opened_views(_log(twin))[before:]
         if clicked.status != 200 or not views:

@@ -160,22 +160,23 @@ def registrant_client() -> Any:
     with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
         iam.create_user(UserName=REGISTRANT)
     keys = iam.list_access_keys(UserName=REGISTRANT)["AccessKeyMetadata"]
-    region = aws.client("sagemaker").meta.region_name
-    made = _REGISTRANT_CLIENTS.get(region)
+    sagemaker = aws.client("sagemaker")
+    where = (sagemaker.meta.region_name, sagemaker.meta.endpoint_url)
+    made = _REGISTRANT_CLIENTS.get(where)
     if made is not None and made[0] in {k["AccessKeyId"] for k in keys}:
         return made[1]
     for old in keys:
         iam.delete_access_key(UserName=REGISTRANT, AccessKeyId=old["AccessKeyId"])
     key = iam.create_access_key(UserName=REGISTRANT)["AccessKey"]
     client = boto3.session.Session(
-        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=region
-    ).client("sagemaker")
-    _REGISTRANT_CLIENTS[region] = (key["AccessKeyId"], client)
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=where[0]
+    ).client("sagemaker", endpoint_url=where[1])
+    _REGISTRANT_CLIENTS[where] = (key["AccessKeyId"], client)
     return client
 
 
-#: region → (access key id, client) of the registrant (see `registrant_client`)
-_REGISTRANT_CLIENTS: dict[str, tuple[str, Any]] = {}
+#: (region, endpoint) → (access key id, client) of the registrant (see `registrant_client`)
+_REGISTRANT_CLIENTS: dict[tuple[str, str], tuple[str, Any]] = {}
 
 
 def _bucket_location() -> dict[str, str]:

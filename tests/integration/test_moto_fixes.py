@@ -550,3 +550,36 @@ def test_sns_signs_every_subscriptions_messages_with_one_key(mocked_aws: None, m
         assert body["Signature"]
     # three subscriptions' messages signed, one key made (moto made one per subscription)
     assert len(generated) == 1
+
+
+def _fake_module(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    (tmp_path / f"{name}.py").write_text("VALUE = 'original'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("sys.meta_path", list(__import__("sys").meta_path))  # our finders leave with the test
+
+
+def test_when_imported_survives_a_find_spec_probe(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import importlib.util
+
+    _fake_module(tmp_path, monkeypatch, "probed_module")
+    moto_fixes._when_imported("probed_module", lambda m: setattr(m, "VALUE", "patched"))
+    assert importlib.util.find_spec("probed_module") is not None  # an existence check, no import
+
+    assert importlib.import_module("probed_module").VALUE == "patched"
+
+
+def test_when_imported_a_failing_patch_fails_every_import_not_only_the_first(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    _fake_module(tmp_path, monkeypatch, "renamed_module")
+
+    def patch(module: Any) -> None:
+        raise AttributeError("moto renamed what the fix patches")
+
+    moto_fixes._when_imported("renamed_module", patch)
+    for _ in range(2):
+        with pytest.raises(AttributeError, match="moto renamed"):
+            importlib.import_module("renamed_module")

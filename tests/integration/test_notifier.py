@@ -298,3 +298,26 @@ def notifications_reply(status: int, headers: dict[str, str]) -> Any:
     from slack_stub import Reply
 
     return Reply(status, headers)
+
+
+def test_a_recreated_groups_v1_gets_its_own_validated_message(
+    registry: Any, slack_stub: Any, lambda_context: FakeLambdaContext
+) -> None:
+    # GIVEN v1 validated and announced
+    old = registry.register(metrics=GOOD)["ModelPackageArn"]
+    validate(registry.event_for(old), lambda_context)
+    notify(registry.event_for(old, updated_fields=["CustomerMetadataProperties"]), lambda_context)
+    # AND the group deleted and created again within the once-keys' lifetime, its new v1 validated
+    # with the same outcome under the same policy
+    registry.sagemaker.delete_model_package(ModelPackageName=old)
+    registry.sagemaker.delete_model_package_group(ModelPackageGroupName="rc-fraud-detection")
+    new = registry.register(metrics=GOOD)["ModelPackageArn"]
+    assert new == old
+    validate(registry.event_for(new), lambda_context)
+
+    # WHEN the notifier gets the new v1's validation event
+    result = notify(registry.event_for(new, updated_fields=["CustomerMetadataProperties"]), lambda_context)
+
+    # THEN it is announced: the old v1's once-key does not speak for it
+    assert result["action"] == "notified"
+    assert len(slack_stub.messages) == 2

@@ -218,7 +218,7 @@ def test_an_earlier_v1_still_live_has_its_row_even_without_audit_entries(
     assert "no audit entries" in project_section(report.render(data), GROUP)
 
 
-def _live(version: int, package_created: str | None) -> report.EndpointView:
+def _live(version: int, package_created: str | None, created_at: str) -> report.EndpointView:
     record = Deployment(
         deployment_id="d-1",
         endpoint=ENDPOINT,
@@ -230,28 +230,35 @@ def _live(version: int, package_created: str | None) -> report.EndpointView:
         strategy="all-at-once",
         status=DeploymentStatus.SUCCEEDED,
         package_created=package_created,
+        created_at=created_at,
     )
     return report.EndpointView(ENDPOINT, live=record, in_flight=[], queued=[])
 
 
+#: a ledger record made after the current v1 was created (2026-03-01T12:00:00.123456Z)
+LATER = "2026-03-05T00:00:00.000000Z"
+
+
 @pytest.mark.parametrize(
-    ("package_created", "live_row"),
+    ("package_created", "live_row", "created_at"),
     [
-        ("2026-03-01T12:00:00.123000+00:00", "current"),  # the current v1's CreationTime, to the millisecond
-        ("2026-03-01T12:00:00.123Z", "current"),
-        (None, "current"),  # a record from before package_created was kept: today's behaviour
-        ("", "current"),
-        ("2026-02-01T09:00:00+00:00", "earlier"),  # older than the current v1: the deleted group's
-        ("2026-03-02T00:00:00+00:00", None),  # a v1 created after the current one: neither row
+        ("2026-03-01T12:00:00.123000+00:00", "current", LATER),  # the current v1's CreationTime, to the ms
+        ("2026-03-01T12:00:00.123Z", "current", LATER),
+        (None, "current", LATER),  # a record from before package_created was kept, made after the current v1
+        ("", "current", LATER),
+        ("", "earlier", "2026-02-01T09:30:00.000000Z"),  # such a record made before the current v1 existed
+        (None, "current", ""),  # neither time known: the current row, as before
+        ("2026-02-01T09:00:00+00:00", "earlier", LATER),  # older than the current v1: the deleted group's
+        ("2026-03-02T00:00:00+00:00", None, LATER),  # a v1 created after the current one: neither row
     ],
 )
 def test_a_live_record_marks_the_incarnation_its_creation_time_names(
-    package_created: str | None, live_row: str | None
+    package_created: str | None, live_row: str | None, created_at: str
 ) -> None:
     created = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
     earlier = report.VersionView(1, earlier=True)
     current = report.VersionView(1, approval_status="Approved", created=created)
-    project = report.ProjectView(GROUP, endpoints=[_live(1, package_created)], versions=[earlier, current])
+    project = report.ProjectView(GROUP, endpoints=[_live(1, package_created, created_at)], versions=[earlier, current])
 
     assert [project.is_live(v) for v in (earlier, current)] == [live_row == "earlier", live_row == "current"]
     assert project.champion_view is current

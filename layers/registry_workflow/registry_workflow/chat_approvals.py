@@ -300,7 +300,9 @@ class ChatApprovals:
             return self._refuse(
                 job, project, "already_decided", f"Already {_already(status, package, self._records())}."
             )
-        pending_since = _iso(package.get("LastModifiedTime"))
+        # the pending state decided on; a version never modified since its creation (moto leaves
+        # LastModifiedTime out then) is pending since it was created
+        pending_since = _iso(package.get("LastModifiedTime") or package.get("CreationTime"))
         mine = ChatDecision(
             click.package_arn, pending_since, click.decision, click.user, click.user_name, team, job.reason,
             job.request_id,

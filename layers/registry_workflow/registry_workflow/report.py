@@ -147,18 +147,15 @@ class ProjectView:
     def _serves(self, record: Deployment, view: VersionView) -> bool:
         if record.version != view.version:
             return False
-        created = _parse_time(record.package_created)
         if view.earlier:
             current = self._current(view.version)
-            return (
-                created is not None
-                and current is not None
-                and current.created is not None
-                and _ms(created) < _ms(current.created)
-            )
-        if created is None or view.created is None:
-            return True  # a record from before package_created was kept, or a version SageMaker no longer has
-        return _ms(created) == _ms(view.created)
+            return current is not None and current.created is not None and _of_an_older(record, current.created)
+        if view.created is None:
+            return True  # a version SageMaker no longer has: the record is all there is
+        created = _parse_time(record.package_created)
+        if created is not None:
+            return _ms(created) == _ms(view.created)
+        return not _of_an_older(record, view.created)  # a record from before package_created was kept
 
     def _current(self, version: int) -> VersionView | None:
         return next((v for v in self.versions if v.version == version and not v.earlier), None)
@@ -257,8 +254,7 @@ def _project(group: str, config: RegistryConfig, ledger: DeploymentLedger, trail
         current = versions.get(live.version) if live is not None else None
         if live is None or current is None or current.created is None or live.version in earlier:
             continue
-        created = _parse_time(live.package_created)
-        if created is not None and _ms(created) < _ms(current.created):
+        if _of_an_older(live, current.created):
             earlier[live.version] = _earlier_view(live.version, live.package_arn)
     view.versions = [v for n in sorted({*versions, *earlier}) for v in (earlier.get(n), versions.get(n)) if v]
     if earlier:
@@ -282,6 +278,19 @@ def _before(entry: AuditEntry, created: datetime) -> bool:
         return _ms(about) < _ms(created)
     written = _parse_time(entry.time)
     return written is not None and written < created
+
+
+def _of_an_older(record: Deployment, created: datetime) -> bool:
+    """Is this deployment of a version created before `created` (a deleted, earlier group's)?
+
+    Its `package_created` decides, to the millisecond; a record from before that was kept goes by
+    when it was made (`created_at`: after its version was approved, so after it was created).
+    """
+    about = _parse_time(record.package_created)
+    if about is not None:
+        return _ms(about) < _ms(created)
+    made = _parse_time(record.created_at)
+    return made is not None and made < created
 
 
 def _earlier_view(version: int, arn: str | None) -> VersionView:

@@ -57,8 +57,14 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             stamp = package.get("CustomerMetadataProperties") or {}
             if STATUS_KEY not in stamp:
                 return ignored("a metadata update that is not a validation outcome")
+        created = detail.creation_time
+        if created is None:
+            package = package or _describe(detail.arn)
+            created = created_of(detail, package)
         key = {
             "package_arn": detail.arn,
+            # a group deleted and created again reuses its versions' ARNs: the new v1's outcome is news
+            "created": created or "",
             "kind": kind,
             "policy": stamp.get(POLICY_KEY, ""),
             "outcome": stamp.get(STATUS_KEY, ""),

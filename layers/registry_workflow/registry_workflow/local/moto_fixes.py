@@ -60,7 +60,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.abc import MetaPathFinder
+from importlib.abc import Loader, MetaPathFinder
 from importlib.util import find_spec
 from types import ModuleType
 from typing import Any
@@ -494,37 +494,54 @@ def _when_imported(name: str, patch: Callable[[ModuleType], None]) -> None:
     """Run `patch` on module `name` right after it is first imported (now, if it already was).
 
     A finder at the front of `sys.meta_path` answers for `name` alone: it finds the module's spec
-    as the other finders would and wraps the loader's `exec_module`, so the patch runs inside the
-    import (under its lock), before any other thread can use the module.
+    as the other finders would and hands it a loader that runs the module, then `patch`, inside
+    the import (under its lock, before any other thread can use the module). The finder leaves
+    only once the patch has run: a `find_spec` probe does not use it up, and a patch that fails
+    fails that import and every later one (never a silently unpatched module).
     """
     if name in sys.modules:
         patch(sys.modules[name])
         return
+    sys.meta_path.insert(0, _PatchOnImport(name, patch))
 
-    class PatchOnImport(MetaPathFinder):
-        finding = False
 
-        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-            if fullname != name or self.finding:
-                return None
-            self.finding = True
-            try:
-                spec = find_spec(fullname)
-            finally:
-                self.finding = False
-            if spec is None or spec.loader is None:
-                return spec
+class _PatchOnImport(MetaPathFinder):
+    def __init__(self, name: str, patch: Callable[[ModuleType], None]) -> None:
+        self.name, self.patch, self.finding = name, patch, False
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name or self.finding:
+            return None
+        self.finding = True
+        try:
+            spec = find_spec(fullname)
+        finally:
+            self.finding = False
+        if spec is not None and spec.loader is not None:
+            spec.loader = _PatchingLoader(spec.loader, self)
+        return spec
+
+    def patched(self, module: ModuleType) -> None:
+        self.patch(module)
+        if self in sys.meta_path:
             sys.meta_path.remove(self)
-            loader, execute = spec.loader, spec.loader.exec_module
 
-            def exec_module(module: ModuleType) -> None:
-                execute(module)
-                patch(module)
 
-            loader.exec_module = exec_module  # type: ignore[method-assign]
-            return spec
+class _PatchingLoader(Loader):
+    """The module's own loader, then the patch (see `_when_imported`)."""
 
-    sys.meta_path.insert(0, PatchOnImport())
+    def __init__(self, loader: Loader, finder: _PatchOnImport) -> None:
+        self.loader, self.finder = loader, finder
+
+    def create_module(self, spec: Any) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.loader.exec_module(module)
+        self.finder.patched(module)
+
+    def __getattr__(self, attribute: str) -> Any:  # get_code, get_source, resource readers, ...
+        return getattr(self.loader, attribute)
 
 
 def _one_sns_signing_key() -> None:
