@@ -94,6 +94,22 @@ class Identity:
         return self.user_profile or self.arn or self.principal_id or "unknown"
 
 
+def same_person(one: Identity, other: Identity) -> bool | None:
+    """Are two identities one person? None when they cannot be compared.
+
+    Compared by the strongest kind of identifier both carry: `SourceIdentity` (the person, through
+    role chaining), else the Studio user profile, else the identity ARN. Each side's `person` alone
+    would compare different kinds: a session with a SourceIdentity and the same session without
+    one would be two people. Two Studio users sharing an execution role's session ARN differ by
+    profile; a registrant and an approver with no kind of identifier in common are unprovable.
+    """
+    for kind in ("source_identity", "user_profile", "arn"):
+        mine, theirs = getattr(one, kind), getattr(other, kind)
+        if mine and theirs:
+            return bool(mine == theirs)
+    return None
+
+
 def identity_of(user_context: Any) -> Identity | None:
     """An `Identity` from a `UserContext`, or None when it is missing or malformed."""
     if not isinstance(user_context, dict):
@@ -203,7 +219,14 @@ def judge_approval(
             return ApprovalVerdict(
                 *names, "unknown_registrant", "registered by an unknown identity: four eyes unprovable"
             )
-        if registrant.person == approver.person:
+        same = same_person(registrant, approver)
+        if same is None:
+            return ApprovalVerdict(
+                *names,
+                "unknown_registrant",
+                "the registrant and the approver are known by different kinds of identity: four eyes unprovable",
+            )
+        if same:
             return ApprovalVerdict(*names, "self_approval", f"approved by its own registrant ({approver})")
     if policy.approvers and not _allowed(approver, policy.approvers):
         return ApprovalVerdict(*names, "not_an_approver", f"{approver} is not an allowed approver of this project")
