@@ -19,6 +19,8 @@ EXPECTED = {
     "model-package-no-updated-fields": (True, False),
     "model-package-registered": (False, False),
     "model-package-rejected": (True, False),
+    # set back to pending: withdraws an approval the gate admitted (decision 84)
+    "model-package-back-to-pending": (True, False),
     "model-package-rejected-with-description": (True, False),
     # the validator's automatic rejection is a real approval-status change
     "validation-stamp-failed": (True, False),
@@ -192,8 +194,9 @@ LIVE_IN_STAGING = {"Stage": "staging", "StageStatus": "Deployed"}
         pytest.param(_lifecycle_event(["ModelApprovalStatus"], None), True, id="plain-approval"),
         pytest.param(_lifecycle_event(["ModelApprovalStatus"], LIVE_IN_STAGING), True, id="approval-of-staged"),
         pytest.param(_lifecycle_event(["ModelApprovalStatus"], None, "Rejected"), True, id="plain-rejection"),
+        # set back to pending: withdraws an approval the gate admitted (decision 84)
         pytest.param(
-            _lifecycle_event(["ModelApprovalStatus"], None, "PendingManualApproval"), False, id="back-to-pending"
+            _lifecycle_event(["ModelApprovalStatus"], None, "PendingManualApproval"), True, id="back-to-pending"
         ),
     ],
 )

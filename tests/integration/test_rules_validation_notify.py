@@ -22,6 +22,9 @@ EXPECTED: dict[str, tuple[bool, bool]] = {
     # a real approval change: announce, never validate
     "model-package-approved": (False, True),
     "model-package-rejected": (False, True),
+    # set back to pending: back in review, so the validator's rule takes it (it skips a version
+    # already validated under the policy in force); the deployer withdraws its standing; not announced
+    "model-package-back-to-pending": (True, False),
     "model-package-rejected-with-description": (False, True),
     # no UpdatedModelPackageFields (a creation, here already Approved): announced, not validated
     "model-package-no-updated-fields": (False, True),

@@ -341,3 +341,23 @@ def test_a_rolled_back_version_no_longer_says_it_serves(staged: DeployWorld, dep
     lifecycle = lifecycle_of(staged, v2)
     assert (lifecycle["Stage"], lifecycle["StageStatus"]) == ("production", "RolledBack")
     assert lifecycle["StageDescription"].startswith("rejected; rolled back to v1 on")
+
+
+def test_a_version_set_back_to_pending_and_self_approved_is_not_promoted(
+    staged: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    from deploy_support import registrant_client
+
+    # GIVEN v1 live in staging and soaked; a reviewer sets it back to pending; its registrant
+    # approves it herself, and the promotion's event comes before the gate has seen that approval
+    arn = live_in_staging(staged, deployer, tracker)
+    soak(staged, STAGING, 31)
+    assert deployer(set_approval(staged.sagemaker, arn, "PendingManualApproval"))["action"] == "withdrawn"
+    registrant_client().update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+
+    refused = deployer(promote(staged, arn))
+
+    # THEN it is not promoted: the approval the gate admitted was withdrawn
+    assert refused["action"] == "promotion_refused"
+    assert refused["detail"] == "its approval was withdrawn or refused after the gate admitted it"
+    assert staged.ledger.for_endpoint(PRODUCTION) == []

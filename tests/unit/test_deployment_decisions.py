@@ -331,7 +331,9 @@ def test_what_sagemaker_is_doing_with_a_deployment(description: dict[str, Any] |
 
 def test_the_newest_deployable_queued_version_goes_and_the_rest_are_superseded() -> None:
     queued = [dep(2, S.QUEUED), dep(4, S.QUEUED), dep(3, S.QUEUED)]
-    chosen, dropped = decisions.next_in_queue(queued, dep(1), lambda r: r.version != 4)
+    chosen, dropped = decisions.next_in_queue(
+        queued, dep(1), lambda r: "no longer Approved" if r.version == 4 else None
+    )
     assert chosen is not None
     assert chosen.version == 3
     assert chosen.previous_package_arn == dep(1).package_arn
@@ -339,7 +341,7 @@ def test_the_newest_deployable_queued_version_goes_and_the_rest_are_superseded()
 
 
 def test_a_queued_version_no_newer_than_live_is_superseded() -> None:
-    chosen, dropped = decisions.next_in_queue([dep(2, S.QUEUED)], dep(3), lambda r: True)
+    chosen, dropped = decisions.next_in_queue([dep(2, S.QUEUED)], dep(3), lambda r: None)
     assert chosen is None
     assert [why for _, why in dropped] == ["v3 is live"]
 
@@ -347,8 +349,8 @@ def test_a_queued_version_no_newer_than_live_is_superseded() -> None:
 def test_a_queued_rollback_goes_only_while_what_it_undoes_is_live() -> None:
     live = dep(2)
     rollback = replace(ROLLBACK, rollback_of=live.deployment_id)
-    assert decisions.next_in_queue([rollback], live, lambda r: True)[0] == rollback
-    chosen, dropped = decisions.next_in_queue([rollback], dep(3), lambda r: True)
+    assert decisions.next_in_queue([rollback], live, lambda r: None)[0] == rollback
+    chosen, dropped = decisions.next_in_queue([rollback], dep(3), lambda r: None)
     assert chosen is None
     assert [why for _, why in dropped] == ["the rejected version is no longer live"]
 
@@ -390,6 +392,14 @@ PROMOTION_TABLE = [
         "soaking: staging needs 30 min of service before production; 20 min",
     ),
     (_stages(FRESH, soak=0), _package("production"), 1, ""),
+    # a recreated group: staging serves the old v2 under this ARN, not this version (created later)
+    (
+        _stages(SOAKED),
+        {**_package("production"), "CreationTime": datetime(2026, 2, 1, tzinfo=UTC)},
+        None,
+        "out of order: production takes a version live in staging",
+    ),
+    (_stages(SOAKED), {**_package("production"), "CreationTime": datetime(2026, 1, 3, tzinfo=UTC)}, 1, ""),
     (
         _stages(SOAKED, alarming=("ml-churn-staging-5xx",)),
         _package("production"),

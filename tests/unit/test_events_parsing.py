@@ -31,6 +31,7 @@ def test_every_model_package_sample_parses(sample: str) -> None:
         ("model-package-registered", True, True, False),
         ("model-package-no-updated-fields", True, True, False),
         ("model-package-approved", False, True, False),
+        ("model-package-back-to-pending", False, True, False),
         ("model-package-rejected-with-description", False, True, False),
         ("model-package-metadata-stamp", False, False, True),
         ("validation-stamp-passed", False, False, True),

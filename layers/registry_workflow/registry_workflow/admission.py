@@ -131,6 +131,26 @@ class Gatekeeper:
             reason=package.get("ApprovalDescription") or None,
         )
 
+    def withdraw(self, detail: ModelPackageDetail, package: dict[str, Any]) -> None:
+        """The version was set back to pending: an approval the gate admitted no longer stands.
+
+        As `record_change`: a version that does not exist (or not under this ARN) records nothing.
+        """
+        if package.get("ModelPackageStatus") in (None, "Deleted") or package.get("ModelPackageArn") != detail.arn:
+            return
+        when = _approved_at(detail, package)
+        self.records.revoke(detail.arn, package.get("CreationTime") or _creation_of(detail), when)
+        self.trail.record(
+            detail.group_name,
+            "withdrawn",
+            key=f"withdrawn:{detail.arn}:{when}",
+            actor=_who(package.get("LastModifiedBy")),
+            version=detail.version,
+            package_arn=detail.arn,
+            created=created_of(detail, package),
+            reason=package.get("ApprovalDescription") or None,
+        )
+
     def record_promotion(self, detail: ModelPackageDetail, package: dict[str, Any]) -> None:
         """A promotion asked (`ModelLifeCycle` → a stage, Approved): who asked, for which stage."""
         lifecycle = detail.lifecycle
@@ -198,6 +218,10 @@ class Gatekeeper:
                 "approval admitted",
                 extra={"package_arn": arn, "approver": verdict.approver, "registrant": verdict.registrant},
             )
+            # its standing: later work (a queued start, a promotion, a rollback) asks for it
+            self.records.admit(
+                arn, package.get("CreationTime"), _approved_at(detail, package), verdict.approver, digest
+            )
             return None
         reason = f"approval refused: {verdict.reason}"
         self._set_status(arn, PENDING, reason)
@@ -256,6 +280,8 @@ class Gatekeeper:
         logger.warning(
             "approval refused", extra={"package_arn": detail.arn, "refusal": refusal, "reason": reason, "then": then}
         )
+        # a refused approval withdraws any earlier one the gate admitted (decision 84)
+        self.records.revoke(detail.arn, _creation_of(detail), _approved_at(detail, None))
         self.trail.record(
             detail.group_name,
             "refused",
@@ -310,3 +336,22 @@ def _instant(canonical: str | None) -> datetime | None:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else None
+
+
+def _approved_at(detail: ModelPackageDetail, package: dict[str, Any] | None) -> str:
+    """The change's time in the events' canonical form (standings compare these as strings)."""
+    from registry_workflow.events import event_time
+
+    if detail.last_modified_time:
+        return str(detail.last_modified_time)
+    modified = (package or {}).get("LastModifiedTime")
+    if isinstance(modified, datetime):
+        return event_time(modified.isoformat())
+    return ""
+
+
+def _creation_of(detail: ModelPackageDetail) -> Any:
+    """The version's CreationTime as a datetime, from the event (None if it has none)."""
+    if not detail.creation_time:
+        return None
+    return datetime.fromisoformat(str(detail.creation_time))

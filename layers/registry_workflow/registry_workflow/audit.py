@@ -54,6 +54,7 @@ KINDS = (
     "approved",
     "rejected",
     "refused",
+    "withdrawn",
     "promotion_asked",
     "promotion_refused",
     "queued",

@@ -383,6 +383,8 @@ class ChatDecision:
 
 
 CHAT_PREFIX = "CHAT#"
+#: what `GateRecords.standing` says of a version's approval
+Standing = Literal["admitted", "withdrawn", "unknown"]
 
 
 class GateRecords(LedgerTableStore):
@@ -439,6 +441,62 @@ class GateRecords(LedgerTableStore):
         if record.created is not None:
             item["created"] = {"S": record.created.isoformat()}
         self._call("PutItem", self.client.put_item, TableName=self.table_name, Item=item)
+
+    # --- standing: is the version's approval the one the gate admitted? ----------------------------
+    # One item per version (pk=PACKAGE#<arn>, sk=STANDING#<CreationTime>): `approved_at`, the
+    # LastModifiedTime of the approval the gate admitted; `revoked_at`, the latest change that
+    # withdrew an approval (set back to pending, refused by the gate). Both are the events'
+    # canonical times (ISO-8601 UTC to the millisecond), so they compare as strings; events come
+    # in any order, and only a later time moves either. Admitted = approved after the last
+    # withdrawal. Work that deploys a version later than its approval (a queued deployment, a
+    # promotion, a rollback target) asks `standing` first.
+
+    def admit(self, package_arn: str, created: object, approved_at: str, approver: str | None, digest: str) -> None:
+        """The gate admitted the approval made at `approved_at` (kept unless a later one was)."""
+        key = _standing_key(package_arn, created)
+        if key is None:
+            return  # no creation time: `standing` says "unknown", and nothing relies on this record
+        self._conditional(
+            "UpdateItem",
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=key,
+            UpdateExpression="SET approved_at = :t, approver = :who, policy = :digest",
+            ConditionExpression="attribute_not_exists(approved_at) OR approved_at < :t",
+            ExpressionAttributeValues={
+                ":t": {"S": approved_at},
+                ":who": {"S": approver or "unknown"},
+                ":digest": {"S": digest},
+            },
+        )
+
+    def revoke(self, package_arn: str, created: object, at: str) -> None:
+        """An approval was withdrawn at `at` (set back to pending, or refused by the gate)."""
+        key = _standing_key(package_arn, created)
+        if key is None or not at:
+            return
+        self._conditional(
+            "UpdateItem",
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=key,
+            UpdateExpression="SET revoked_at = :t",
+            ConditionExpression="attribute_not_exists(revoked_at) OR revoked_at < :t",
+            ExpressionAttributeValues={":t": {"S": at}},
+        )
+
+    def standing(self, package_arn: str, created: object) -> Standing:
+        """ "admitted" (the gate admitted its approval, not withdrawn since), "withdrawn", or
+        "unknown": nothing recorded (a version approved before the gate kept standings; see
+        docs/decisions.md 84)."""
+        key = _standing_key(package_arn, created)
+        if key is None:
+            return "withdrawn"  # no creation time to tell which version: never admitted
+        item = self._get_item(key["pk"]["S"], key["sk"]["S"])
+        if item is None:
+            return "unknown"
+        approved, revoked = item.get("approved_at", {}).get("S"), item.get("revoked_at", {}).get("S")
+        return "admitted" if approved and (revoked is None or revoked < approved) else "withdrawn"
 
     def approval(self, package_arn: str, approved_at: str) -> ApprovalVerdict | None:
         item = self._get(package_arn, f"APPROVAL#{approved_at}")
@@ -579,6 +637,14 @@ def _about(item: dict[str, Any], created: datetime) -> bool:
 
 def _to_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _standing_key(package_arn: str, created: object) -> dict[str, dict[str, str]] | None:
+    when = moment(created)
+    if when is None:
+        return None
+    stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    return {"pk": {"S": _pk(package_arn)}, "sk": {"S": f"STANDING#{stamp}"}}
 
 
 def _pk(package_arn: str) -> str:

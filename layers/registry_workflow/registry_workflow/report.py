@@ -50,6 +50,7 @@ KIND_LABELS = {
     "approved": "approved",
     "rejected": "rejected",
     "refused": "approval refused",
+    "withdrawn": "approval withdrawn",
     "queued": "queued",
     "deploying": "deploying",
     "deployed": "deployed",

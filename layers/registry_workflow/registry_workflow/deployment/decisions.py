@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from registry_workflow.deployment.resources import package_created_of
 from registry_workflow.gate import APPROVED
 from registry_workflow.ledger import Deployment, DeploymentStatus, EndpointSnapshot, newest_first, succeeded_of
 
@@ -318,12 +319,12 @@ def stale_lock(
 
 
 def next_in_queue(
-    queued: Iterable[Deployment], live: Deployment | None, deployable: Callable[[Deployment], bool]
+    queued: Iterable[Deployment], live: Deployment | None, why_not: Callable[[Deployment], str | None]
 ) -> tuple[Deployment | None, list[tuple[Deployment, str]]]:
     """The queued deployment to start (the newest that may go), and the ones to supersede (with why).
 
     A rollback goes only while the deployment it undoes is live; a deployment only when newer than
-    live and still deployable (`deployable` is asked lazily, in order, and only as needed).
+    live and still deployable (`why_not` says why not, or None; asked lazily, in order, as needed).
     """
     chosen: Deployment | None = None
     dropped: list[tuple[Deployment, str]] = []
@@ -337,8 +338,8 @@ def next_in_queue(
                 dropped.append((record, "the rejected version is no longer live"))
         elif live is not None and not is_newer(record, live):
             dropped.append((record, f"v{live.version} is live"))
-        elif not deployable(record):
-            dropped.append((record, "no longer Approved"))
+        elif (why := why_not(record)) is not None:
+            dropped.append((record, why))
         else:
             chosen = record
     if chosen is not None:
@@ -381,7 +382,11 @@ def on_promotion(
     if package.get("ModelApprovalStatus") != APPROVED:
         return None, f"the version is {package.get('ModelApprovalStatus') or 'not approved'}, not Approved"
     previous = stages[index - 1]
-    if previous.live is None or previous.live.package_arn != arn:
+    created = package_created_of(package)
+    elsewhere = previous.live is not None and bool(
+        created and previous.live.package_created and previous.live.package_created != created
+    )  # the stage before serves another version under this ARN (a recreated group's): not this one
+    if previous.live is None or previous.live.package_arn != arn or elsewhere:
         furthest = next((s.name for s in reversed(stages) if s.live is not None and s.live.package_arn == arn), None)
         where = f"it is live in {furthest}" if furthest else "it is live in no stage"
         return None, f"out of order: {wanted} takes a version live in {previous.name}; {where}"

@@ -51,6 +51,10 @@ class Promotion:
             return Outcome("stale", version=version, detail=f"ModelLifeCycle is {stage_name}/{status} now")
         views = [self._stage_view(project, s, package, s.index < len(project.stages) - 1) for s in project.stages]
         index, why = decisions.on_promotion(views, package)
+        if index is not None:
+            refusal = self._service.standing.why_not(project, package)
+            if refusal is not None:
+                index, why = None, refusal
         if index is None:
             return self._refuse_promotion(project, package, views, stage_name or "", why)
         stage = project.stages[index]

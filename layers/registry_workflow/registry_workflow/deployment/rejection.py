@@ -10,6 +10,7 @@ rolled back by the tracker once it is live (`roll_back_rejected`).
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from registry_workflow.deployment import decisions
@@ -18,7 +19,7 @@ from registry_workflow.deployment.decisions import STAGE_RETIRED, Decision
 from registry_workflow.deployment.outcomes import Outcome, outcome_of, then
 from registry_workflow.deployment.resources import alarm_names, package_created_of
 from registry_workflow.errors import DeploymentConflictError, RegistryWorkflowError
-from registry_workflow.gate import APPROVED, REJECTED
+from registry_workflow.gate import APPROVED, REJECTED, moment
 from registry_workflow.ledger import Deployment, DeploymentStatus, EndpointSnapshot, deployment_id_for
 from registry_workflow.observability import logger, metrics
 
@@ -37,7 +38,15 @@ class Rejection:
         self.ledger = service.ledger
         self.endpoints = service.endpoints
 
-    def reject(self, project: Project, package: dict[str, Any], trigger: str, stage: Stage | None = None) -> Outcome:
+    def reject(
+        self,
+        project: Project,
+        package: dict[str, Any],
+        trigger: str,
+        stage: Stage | None = None,
+        *,
+        force: bool = False,
+    ) -> Outcome:
         """A rejection: roll `stage`'s endpoint back if the rejected version is live or being deployed there.
 
         Being deployed: a rollback is queued behind it, with ``rollback_of`` naming the deployment;
@@ -47,7 +56,7 @@ class Rejection:
         stage = stage or project.stages[0]
         arn, version = package["ModelPackageArn"], int(package["ModelPackageVersion"])
         log = {"group": project.group_name, "version": version, "package_arn": arn, "endpoint": stage.endpoint}
-        rejected_now = package.get("ModelApprovalStatus") == REJECTED
+        rejected_now = force or package.get("ModelApprovalStatus") == REJECTED
         state = self.ledger.snapshot(stage.endpoint)
         decision = decisions.on_rejection(state, arn, rejected_now=rejected_now, lock_checked=False)
         self._drop_rejected(decision.drop, log)
@@ -70,6 +79,33 @@ class Rejection:
         outcomes = [self.reject(project, package, trigger, stage) for stage in reversed(project.stages)]
         if len(outcomes) == 1:
             return outcomes[0]
+        chained: Outcome | None = None
+        for outcome in reversed(outcomes):
+            chained = then(outcome, chained)
+        assert chained is not None
+        return chained
+
+    def undo_withdrawn(
+        self, project: Project, package: dict[str, Any], withdrawn_at: datetime, trigger: str
+    ) -> Outcome:
+        """An approval withdrawn (set back to pending, or refused by the gate) at `withdrawn_at`:
+        a deployment of the version that started at or after that moment rode on an approval that
+        no longer stood when it started (work that ran before the withdrawal's event was seen); it
+        is undone as a rejection's would be. One that started before stays: it was admitted."""
+        arn, version = package["ModelPackageArn"], int(package.get("ModelPackageVersion") or 0)
+        outcomes = []
+        for stage in reversed(project.stages):
+            state = self.ledger.snapshot(stage.endpoint)
+            ours = [r for r in (state.in_progress, state.live) if r is not None and r.package_arn == arn]
+            started = _time(ours[0].started_at) if ours else None
+            if started is not None and started >= withdrawn_at:
+                logger.warning(
+                    "a deployment started on a withdrawn approval: undone",
+                    extra={"package_arn": arn, "endpoint": stage.endpoint, "started_at": ours[0].started_at},
+                )
+                outcomes.append(self.reject(project, package, f"withdrawn:{trigger}", stage, force=True))
+        if not outcomes:
+            return Outcome("withdrawn", version=version, detail="approval withdrawn; nothing deployed on it since")
         chained: Outcome | None = None
         for outcome in reversed(outcomes):
             chained = then(outcome, chained)
@@ -107,7 +143,7 @@ class Rejection:
     ) -> tuple[Decision, dict[str, Any] | None]:
         """The rollback undoing `rejected` as `decisions.plan_rollback` places it, and the endpoint
         read for it (`read_endpoint`, when a rollback could start now)."""
-        target = decisions.rollback_target(state, rejected.package_arn, self._still_approved)
+        target = decisions.rollback_target(state, rejected.package_arn, lambda c: self._still_approved(project, c))
         rollback = self._rollback_record(project, stage, rejected, target, package, trigger) if target else None
         needs_endpoint = read_endpoint and rollback is not None and state.in_progress is None
         description = self.endpoints.describe_endpoint(stage.endpoint) if needs_endpoint else None
@@ -241,12 +277,18 @@ class Rejection:
             stage=stage.label or None,
         )
 
-    def _still_approved(self, candidate: Deployment) -> bool:
-        """A rollback target must still be approved, and the same version (not a recreated group's)."""
+    def _still_approved(self, project: Project, candidate: Deployment) -> bool:
+        """A rollback target must still be approved, its approval not withdrawn since the gate
+        admitted it, and the same version (not a recreated group's)."""
         package = self.endpoints.describe_package(candidate.package_arn)
-        if candidate.package_created and package_created_of(package) != candidate.package_created:
-            return False  # the group was recreated: that ARN is another version now
-        return package.get("ModelApprovalStatus") == APPROVED
+        if candidate.package_created:
+            if package_created_of(package) != candidate.package_created:
+                return False  # the group was recreated: that ARN is another version now
+        elif _made_before(candidate, package):
+            return False  # a record from before package_created was kept, older than this version
+        if package.get("ModelApprovalStatus") != APPROVED:
+            return False
+        return self._service.standing.why_not(project, package, policy_in_force=False) is None
 
     def _drop_rejected(self, queued: Iterable[Deployment], log: dict[str, Any]) -> None:
         for record in queued:
@@ -277,3 +319,22 @@ class Rejection:
             extra={"endpoint": record.endpoint, "deployment_id": queued.deployment_id, "version": queued.version},
         )
         return Outcome("queued", queued.deployment_id, queued.version, why, stage=stage.label)
+
+
+def _made_before(record: Deployment, package: dict[str, Any]) -> bool:
+    """Was `record` made before `package` (the version now under its ARN) was created?"""
+    created = moment(package.get("CreationTime"))
+    try:
+        made = datetime.fromisoformat(record.created_at)
+    except ValueError:
+        return False
+    made = made if made.tzinfo else made.replace(tzinfo=UTC)
+    return created is not None and made < created
+
+
+def _time(stamp: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(stamp or "")
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -97,13 +97,23 @@ class Rollout:
         chosen, dropped = decisions.next_in_queue(
             queued,
             self.ledger.live(stage.endpoint),
-            lambda record: is_deployable(self.endpoints.describe_package(record.package_arn), only_for),
+            lambda record: self._why_not_now(project, record, only_for),
         )
         for record, why in dropped:
             self._supersede_queued(project, record, why)
         if chosen is None:
             return None
         return self._start(project, chosen, description, recheck=recheck)
+
+    def _why_not_now(self, project: Project, record: Deployment, stage_name: str | None) -> str | None:
+        """Why a queued deployment may not start now (None: it may): the version as SageMaker and
+        the gate's records say it is now, not as it was when it was queued."""
+        package = self.endpoints.describe_package(record.package_arn)
+        if not is_deployable(package, stage_name):
+            return "no longer Approved"
+        if record.package_created and package_created_of(package) != record.package_created:
+            return "the group was recreated: that ARN names another version now"
+        return self._service.standing.why_not(project, package)
 
     def start_if_idle(self, project: Project, stage: Stage) -> Outcome | None:
         """Start the next queued deployment when no one holds the endpoint and it is not busy.

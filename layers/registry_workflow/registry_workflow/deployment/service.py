@@ -76,11 +76,13 @@ from registry_workflow.deployment.promotion import Promotion
 from registry_workflow.deployment.rejection import Rejection
 from registry_workflow.deployment.rollout import EXECUTION_ROLE_ENV, Rollout
 from registry_workflow.deployment.sagemaker import Endpoints
+from registry_workflow.deployment.standing import Standing
 from registry_workflow.deployment.tracking import SWEEP_MARGIN_SECONDS, SWEEP_MAX_ENDPOINTS, SweepReport, Tracking
 from registry_workflow.ledger import DeploymentLedger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from datetime import datetime
 
     from registry_workflow.config import Project, Stage
 
@@ -115,6 +117,7 @@ class DeploymentService:
         self.endpoints = Endpoints(sagemaker, cloudwatch)
         self.sagemaker = self.endpoints.sagemaker
         self.announcer = Announcer(self, notifier)
+        self.standing = Standing(ledger)
         self.rollout = Rollout(self)
         self.rejection = Rejection(self)
         self.promotion = Promotion(self)
@@ -141,6 +144,12 @@ class DeploymentService:
     def reject_everywhere(self, project: Project, package: dict[str, Any], trigger: str) -> Outcome:
         """A rejection in every stage (the last first): each rolls back where the version is live."""
         return self.rejection.reject_everywhere(project, package, trigger)
+
+    def undo_withdrawn(
+        self, project: Project, package: dict[str, Any], withdrawn_at: datetime, trigger: str
+    ) -> Outcome:
+        """An approval withdrawn at `withdrawn_at`: undo deployments of the version started since."""
+        return self.rejection.undo_withdrawn(project, package, withdrawn_at, trigger)
 
     def promote(self, project: Project, package: dict[str, Any], trigger: str) -> Outcome:
         """A promotion asked by `ModelLifeCycle`: deployed to its stage, or refused and said why."""

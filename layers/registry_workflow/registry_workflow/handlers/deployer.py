@@ -1,4 +1,4 @@
-"""Deployer entry: an approval-status change (Approved / Rejected) of a managed group's version.
+"""Deployer entry: an approval-status change (Approved / Rejected / back to pending) of a managed group's version.
 
 A `ModelLifeCycle` change to `StageStatus: Approved` is a promotion (staged projects): it goes
 to `DeploymentService.promote`, which deploys to that stage or refuses with the reason.
@@ -15,6 +15,7 @@ what exists is reused, and an update SageMaker already accepted is not made agai
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from registry_workflow import audit
@@ -28,6 +29,7 @@ from registry_workflow.idempotency import run_once
 from registry_workflow.observability import logger
 
 ACTIONS = {"Approved", "Rejected"}
+PENDING = "PendingManualApproval"
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -36,7 +38,9 @@ def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     logger.append_keys(package_arn=detail.arn, event_id=parsed.id)
     if detail.lifecycle_changed and not detail.promotion_asked:
         return ignored("ModelLifeCycle stamp (not a promotion)")
-    if detail.approval_status not in ACTIONS and not detail.promotion_asked:  # a promotion of any: refused
+    withdrawn = detail.approval_status == PENDING and detail.approval_changed and not detail.is_creation
+    withdrawn = withdrawn and not detail.promotion_asked
+    if detail.approval_status not in ACTIONS and not detail.promotion_asked and not withdrawn:
         return ignored(f"approval status {detail.approval_status}")
     if detail.metadata_only:
         return ignored("metadata-only update")
@@ -70,6 +74,23 @@ def _promote(
     return outcome
 
 
+def _undo_withdrawn(
+    service: DeploymentService, project: Project, detail: ModelPackageDetail, package: dict[str, Any], trigger: str
+) -> Outcome:
+    """Undo deployments of the version started at or after this change (its event's time)."""
+    when = _instant(detail.last_modified_time)
+    if when is None:
+        return Outcome("withdrawn", version=detail.version, detail="approval withdrawn")
+    return service.undo_withdrawn(project, service.describe_package(detail.arn), when, trigger)
+
+
+def _instant(stamp: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(stamp or "")
+    except ValueError:
+        return None
+
+
 def _process(
     *, key: dict[str, Any], project: Project, detail: ModelPackageDetail, deadline: Deadline
 ) -> dict[str, Any]:
@@ -78,6 +99,14 @@ def _process(
     gate = Gatekeeper.from_env(service.sagemaker)
     package = service.describe_package(detail.arn)
     gate.record_change(detail, package)
+    if detail.approval_status == PENDING and not detail.promotion_asked:
+        # set back to pending: an approval the gate admitted no longer stands; queued deployments
+        # of the version are dropped when their turn comes (deployment/standing.py), and one
+        # started on it since is undone
+        gate.withdraw(detail, package)
+        if not project.policy.deploy.enabled:
+            return Outcome("withdrawn", version=detail.version, detail="approval withdrawn").as_dict()
+        return _undo_withdrawn(service, project, detail, package, trigger).as_dict()
     if not project.policy.deploy.enabled:
         return ignored("deploy disabled for this project")
     status = package.get("ModelApprovalStatus")
@@ -91,7 +120,10 @@ def _process(
     elif status == APPROVED and detail.approval_status == APPROVED:
         refused = gate.admit(project, detail, package)
         if refused is not None:
-            return refused.as_dict()
+            # work that ran before this refusal may have started the version on an earlier approval
+            # this one replaced: undone (decision 84)
+            undone = _undo_withdrawn(service, project, detail, package, trigger)
+            return refused.as_dict() | ({"undone": undone.as_dict()} if undone.action != "withdrawn" else {})
         outcome = service.approve(project, package, trigger)
         if project.is_staged and detail.lifecycle_asked_with_approval:
             # one call approved it and asked for a later stage: it goes to the first stage now, and

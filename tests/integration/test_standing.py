@@ -1,0 +1,185 @@
+"""Work that deploys a version after its approval asks whether that approval still stands (decision 84).
+
+A queued deployment started by the tracker, a promotion and a rollback target were taken on
+DescribeModelPackage's `Approved` alone: a registrant who approved her own version after a
+reviewer set it back to pending had it deployed, when that work ran before the gate saw the
+self-approval. Found in an adversarial review; each test fails without the standing check.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from deploy_support import (
+    ENDPOINT,
+    GROUP,
+    POLICY,
+    DeployWorld,
+    approval_event,
+    endpoint_event,
+    live_version,
+    register_version,
+    registrant_client,
+    set_approval,
+    set_endpoint_status,
+)
+from registry_workflow import aws
+from registry_workflow.audit import AuditTrail
+
+pytest_plugins = ["deploy_support"]
+
+
+def status(world: DeployWorld, arn: str) -> str:
+    return str(world.sagemaker.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"])
+
+
+def queued_behind_an_update(world: DeployWorld, deployer: Any, tracker: Any) -> tuple[str, str]:
+    """v1 live, v2 being deployed (the endpoint Updating), v3 approved by another person and queued."""
+    live_version(world, deployer, tracker)
+    v2 = register_version(world.sagemaker)
+    assert deployer(set_approval(world.sagemaker, v2, "Approved"))["action"] == "started"
+    set_endpoint_status(ENDPOINT, "Updating")
+    v3 = register_version(world.sagemaker)
+    assert deployer(set_approval(world.sagemaker, v3, "Approved"))["action"] == "queued"
+    return v2, v3
+
+
+def test_a_queued_version_set_back_to_pending_and_self_approved_is_never_started(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # GIVEN v3 queued on another person's approval, then set back to pending by a reviewer
+    v2, v3 = queued_behind_an_update(world, deployer, tracker)
+    assert deployer(set_approval(world.sagemaker, v3, "PendingManualApproval"))["action"] == "withdrawn"
+    # AND its registrant approves it herself; the gate has not seen that event yet
+    registrant_client().update_model_package(ModelPackageArn=v3, ModelApprovalStatus="Approved")
+    self_approval = approval_event(world.sagemaker, v3)
+
+    # WHEN v2 goes live and the tracker starts the queue
+    set_endpoint_status(ENDPOINT, "InService")
+    tracked = tracker(endpoint_event(world.sagemaker))
+
+    # THEN v3 is not started: its admitted approval was withdrawn, and the new one is not admitted
+    assert tracked["action"] == "succeeded"
+    assert tracked.get("next") is None
+    assert world.ledger.live(ENDPOINT).package_arn == v2
+    [dropped] = [r for r in world.ledger.for_endpoint(ENDPOINT) if r.package_arn == v3]
+    assert dropped.status == "superseded"
+    assert dropped.failure_reason == "its approval was withdrawn or refused after the gate admitted it"
+    # AND the gate then refuses the self-approval; the history says what happened, in order
+    assert deployer(self_approval)["refusal"] == "self_approval"
+    kinds = [e.kind for e in AuditTrail(world.ledger.table_name).entries(GROUP) if e.package_arn == v3]
+    assert kinds == ["validated", "approved", "queued", "withdrawn", "superseded", "approved", "refused"]
+
+
+def test_a_withdrawn_approval_approved_again_by_another_person_deploys(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # no false refusal: a new approval by someone else after the withdrawal is admitted again
+    _, v3 = queued_behind_an_update(world, deployer, tracker)
+    deployer(set_approval(world.sagemaker, v3, "PendingManualApproval"))
+    assert deployer(set_approval(world.sagemaker, v3, "Approved"))["action"] == "queued"
+
+    set_endpoint_status(ENDPOINT, "InService")
+    tracked = tracker(endpoint_event(world.sagemaker))
+
+    assert tracked["next"]["action"] == "started"
+    assert tracked["next"]["version"] == 3
+
+
+def test_a_queued_version_without_a_passing_verdict_under_the_policy_in_force_is_dropped(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # GIVEN v3 (auc 0.9) queued, then the policy tightened to auc >= 0.95
+    v2, v3 = queued_behind_an_update(world, deployer, tracker)
+    policy = Path(os.environ["REGISTRY_CONFIG_DIR"]) / "policy.toml"
+    policy.write_text(POLICY + "\n[defaults.validation]\nmin = { auc = 0.95 }\n")
+
+    # WHEN the tracker starts the queue
+    set_endpoint_status(ENDPOINT, "InService")
+    tracker(endpoint_event(world.sagemaker))
+
+    # THEN v3 is dropped, saying why; v2 stays live
+    assert world.ledger.live(ENDPOINT).package_arn == v2
+    [dropped] = [r for r in world.ledger.for_endpoint(ENDPOINT) if r.package_arn == v3]
+    assert dropped.status == "superseded"
+    assert (dropped.failure_reason or "").startswith("no passing validation under the policy in force")
+
+
+def test_a_rollback_never_goes_to_a_version_whose_approval_was_withdrawn(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # GIVEN v1 then v2 live; v1 set back to pending, then approved by its own registrant
+    v1 = live_version(world, deployer, tracker)
+    v2 = live_version(world, deployer, tracker)
+    deployer(set_approval(world.sagemaker, v1, "PendingManualApproval"))
+    registrant_client().update_model_package(ModelPackageArn=v1, ModelApprovalStatus="Approved")
+
+    # WHEN v2 is rejected before the gate has seen v1's self-approval
+    outcome = deployer(set_approval(world.sagemaker, v2, "Rejected"))
+
+    # THEN v1 is not the rollback target
+    assert outcome["action"] == "no_rollback_target"
+    assert not [r for r in world.ledger.for_endpoint(ENDPOINT) if r.kind == "rollback" and r.package_arn == v1]
+    assert status(world, v1) == "Approved"  # the gate's own run on that event sets it back later
+
+
+def test_a_version_approved_before_standings_were_kept_still_deploys_from_the_queue(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # GIVEN v3 queued, its standing unknown (approved before this version of the workflow)
+    _, v3 = queued_behind_an_update(world, deployer, tracker)
+    table = world.ledger.table_name
+    items = aws.client("dynamodb").query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+        ExpressionAttributeValues={":pk": {"S": f"PACKAGE#{v3}"}, ":s": {"S": "STANDING#"}},
+    )["Items"]
+    assert len(items) == 1
+    aws.client("dynamodb").delete_item(TableName=table, Key={"pk": items[0]["pk"], "sk": items[0]["sk"]})
+
+    set_endpoint_status(ENDPOINT, "InService")
+    tracked = tracker(endpoint_event(world.sagemaker))
+
+    assert tracked["next"]["action"] == "started"
+
+
+def test_a_version_started_before_its_withdrawal_was_seen_is_undone_when_it_is(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # GIVEN v3 queued on another person's approval; a reviewer sets it back to pending and its
+    # registrant approves it herself, and neither event has reached the deployer yet
+    v2, v3 = queued_behind_an_update(world, deployer, tracker)
+    withdrawal = set_approval(world.sagemaker, v3, "PendingManualApproval")
+    registrant_client().update_model_package(ModelPackageArn=v3, ModelApprovalStatus="Approved")
+    self_approval = approval_event(world.sagemaker, v3)
+    # AND the tracker, first, starts v3 on the approval the gate admitted earlier
+    set_endpoint_status(ENDPOINT, "InService")
+    assert tracker(endpoint_event(world.sagemaker))["next"]["version"] == 3
+
+    # WHEN the deployer sees the withdrawal, then the self-approval (refused)
+    undone = deployer(withdrawal)
+    refused = deployer(self_approval)
+
+    # THEN v3, started after its approval was withdrawn, is rolled back to v2 (moto's update is
+    # instant: the rollback starts at once), and the later refusal undoes nothing twice
+    assert (undone["action"], undone["version"]) == ("started", 2), undone
+    assert refused["refusal"] == "self_approval"
+    assert "undone" not in refused or refused["undone"]["action"] in {"duplicate", "stale", "not_live"}
+    tracker(endpoint_event(world.sagemaker))  # the rollback's own endpoint event (closed already or now)
+    live = world.ledger.live(ENDPOINT)
+    assert (live.kind, live.package_arn) == ("rollback", v2)
+    assert [r.kind for r in world.ledger.for_endpoint(ENDPOINT)].count("rollback") == 1
+
+
+def test_a_version_live_before_its_approval_was_withdrawn_stays(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # a withdrawal says "not again", not "undo": what went live on the admitted approval stays
+    v1 = live_version(world, deployer, tracker)
+
+    outcome = deployer(set_approval(world.sagemaker, v1, "PendingManualApproval"))
+
+    assert outcome["action"] == "withdrawn"
+    assert world.ledger.live(ENDPOINT).package_arn == v1
