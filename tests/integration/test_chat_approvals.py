@@ -15,7 +15,16 @@ from typing import Any
 import boto3
 import pytest
 from conftest import ACCOUNT
-from deploy_support import ENDPOINT, GROUP, POLICY, REGISTRANT, DeployWorld, approval_event, register_version
+from deploy_support import (
+    ENDPOINT,
+    GROUP,
+    POLICY,
+    REGISTRANT,
+    DeployWorld,
+    approval_event,
+    register_version,
+    set_approval,
+)
 from registry_workflow import aws
 from registry_workflow.audit import AuditTrail
 from registry_workflow.chat_approvals import ChatApprovals, Click, Job
@@ -418,3 +427,31 @@ def test_a_slack_decision_on_the_old_v1_never_admits_a_recreated_groups_v1(
     # THEN the old v1's decision does not speak for the new v1: refused, nothing deployed
     assert (result["action"], result["refusal"]) == ("refused", "unknown_approver")
     assert world.ledger.for_endpoint(ENDPOINT) == []
+
+
+def test_an_old_decision_never_decides_the_version_once_it_is_pending_again(
+    world: DeployWorld, slack: Any, deployer: Any
+) -> None:
+    import time
+    from dataclasses import replace
+
+    # GIVEN v1 approved in Slack, then set back to pending by a reviewer
+    service, _, replies = slack
+    arn = register_version(world.sagemaker)
+    decided = job(arn)
+    clicked = replace(decided.click, action_ts=f"{time.time():.6f}")
+    assert service.carry_out(replace(decided, click=clicked)) == "approved"
+    deployer(set_approval(world.sagemaker, arn, "PendingManualApproval", "not yet: a data issue"))
+
+    # WHEN SQS redelivers the same submit, or another submit from a click made before the withdrawal
+    again = service.carry_out(replace(decided, click=clicked))
+    earlier_click = Job("decide", clicked, reason="clicked before", request_id="V9:h9")
+    before = service.carry_out(earlier_click)
+
+    # THEN neither decides the new pending state: the version stays pending
+    assert (again, before) == ("stale_decision", "stale_decision")
+    assert described(world, arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    assert replies[-1]["text"].startswith("Not decided: the version changed after you clicked")
+    # AND a new click decides it
+    fresh = replace(clicked, action_ts=f"{time.time() + 1:.6f}")
+    assert service.carry_out(Job("decide", fresh, reason="data fixed", request_id="V10:h10")) == "approved"

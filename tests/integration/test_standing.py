@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from deploy_support import (
     ENDPOINT,
     GROUP,
@@ -100,11 +101,27 @@ def test_a_queued_version_without_a_passing_verdict_under_the_policy_in_force_is
     set_endpoint_status(ENDPOINT, "InService")
     tracker(endpoint_event(world.sagemaker))
 
-    # THEN v3 is dropped, saying why; v2 stays live
+    # THEN v3 is validated under it now, fails, is rejected and dropped, saying why; v2 stays live
     assert world.ledger.live(ENDPOINT).package_arn == v2
     [dropped] = [r for r in world.ledger.for_endpoint(ENDPOINT) if r.package_arn == v3]
     assert dropped.status == "superseded"
-    assert (dropped.failure_reason or "").startswith("no passing validation under the policy in force")
+    assert (dropped.failure_reason or "").startswith("not validated under the policy in force, and validation failed")
+    assert status(world, v3) == "Rejected"
+
+
+def test_a_policy_edit_that_still_passes_the_queued_version_lets_it_start(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # any edit changes the policy's digest (here: a looser threshold); the queued version is
+    # validated under the new policy when its turn comes, passes, and starts
+    _, _v3 = queued_behind_an_update(world, deployer, tracker)
+    policy = Path(os.environ["REGISTRY_CONFIG_DIR"]) / "policy.toml"
+    policy.write_text(POLICY + "\n[defaults.validation]\nmin = { auc = 0.5 }\n")
+
+    set_endpoint_status(ENDPOINT, "InService")
+    tracked = tracker(endpoint_event(world.sagemaker))
+
+    assert (tracked["next"]["action"], tracked["next"]["version"]) == ("started", 3)
 
 
 def test_a_rollback_never_goes_to_a_version_whose_approval_was_withdrawn(
@@ -183,3 +200,85 @@ def test_a_version_live_before_its_approval_was_withdrawn_stays(
 
     assert outcome["action"] == "withdrawn"
     assert world.ledger.live(ENDPOINT).package_arn == v1
+
+
+def test_a_late_withdrawal_never_undoes_a_deployment_on_an_approval_admitted_after_it(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # GIVEN v3 queued; set back to pending (its event held back), then approved again by another
+    # person, admitted, and started
+    _v2, v3 = queued_behind_an_update(world, deployer, tracker)
+    late = set_approval(world.sagemaker, v3, "PendingManualApproval")
+    assert deployer(set_approval(world.sagemaker, v3, "Approved"))["action"] == "queued"
+    set_endpoint_status(ENDPOINT, "InService")
+    assert tracker(endpoint_event(world.sagemaker))["next"]["version"] == 3
+
+    # WHEN the withdrawal's event arrives last
+    outcome = deployer(late)
+
+    # THEN nothing is undone: the later approval stands
+    assert outcome["action"] == "withdrawn"
+    assert not [r for r in world.ledger.for_endpoint(ENDPOINT) if r.kind == "rollback"]
+
+
+def test_a_withdrawal_between_the_queues_check_and_the_lock_stops_the_deployment(
+    world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry_workflow.deployment.standing import Standing
+    from registry_workflow.gate import GateRecords
+
+    # GIVEN v3 queued; the queue's check reads "admitted", and the withdrawal lands right after it
+    # (a concurrent deployer run), before the tracker takes the endpoint's lock
+    v2, v3 = queued_behind_an_update(world, deployer, tracker)
+    created = world.sagemaker.describe_model_package(ModelPackageName=v3)["CreationTime"]
+    checked = Standing.why_not
+
+    def check_then_withdraw(self: Standing, project: Any, package: dict[str, Any], **kw: Any) -> str | None:
+        answer = checked(self, project, package, **kw)
+        GateRecords(world.ledger.table_name).revoke(v3, created, "2999-01-01T00:00:00.000Z")
+        return answer
+
+    monkeypatch.setattr(Standing, "why_not", check_then_withdraw)
+
+    # WHEN v2 goes live and the tracker starts the queue
+    set_endpoint_status(ENDPOINT, "InService")
+    tracker(endpoint_event(world.sagemaker))
+
+    # THEN v3 never reaches SageMaker: the lock's own read sees the withdrawal
+    assert world.ledger.live(ENDPOINT).package_arn == v2
+    [record] = [r for r in world.ledger.for_endpoint(ENDPOINT) if r.package_arn == v3]
+    assert (record.status, record.failure_reason) == (
+        "superseded",
+        "its approval was withdrawn or refused after the gate admitted it",
+    )
+    assert ENDPOINT in world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    assert "-v3-" not in world.sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+
+
+def test_auto_approve_never_approves_a_version_whose_approval_a_person_withdrew(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    from registry_workflow.config import load_config
+    from registry_workflow.events import parse_model_package_event
+    from registry_workflow.gate import GateRecords
+    from registry_workflow.validation import validate_version
+
+    # GIVEN v1 live, then set back to pending by a reviewer (the gate records the withdrawal)
+    v1 = live_version(world, deployer, tracker)
+    assert deployer(set_approval(world.sagemaker, v1, "PendingManualApproval"))["action"] == "withdrawn"
+    # AND auto_approve on, under an edited policy (no verdict under it yet)
+    policy = Path(os.environ["REGISTRY_CONFIG_DIR"]) / "policy.toml"
+    policy.write_text(POLICY + "\n[defaults.validation]\nmin = { auc = 0.5 }\nauto_approve = true\n")
+
+    # WHEN the validator gets a later, unrelated change of the pending version (its description)
+    edit = approval_event(world.sagemaker, v1, "ModelPackageDescription")
+    project = load_config().project_for_group(GROUP)
+    assert project is not None
+    table = world.ledger.table_name
+    outcome = validate_version(
+        parse_model_package_event(edit).detail, project, records=GateRecords(table), trail=AuditTrail(table)
+    )
+
+    # THEN it validates and stamps, and never approves it again
+    assert outcome.action == "stamped"
+    assert status(world, v1) == "PendingManualApproval"

@@ -405,3 +405,23 @@ def test_a_verdict_older_than_the_champion_is_another_versions_and_is_not_used(
     # THEN the old verdict is not the champion's: it is described (5 calls) and the candidate passes
     assert calls["sagemaker:DescribeModelPackage"] == 2
     assert registry.describe(candidate)["CustomerMetadataProperties"][STATUS_KEY] == "passed"
+
+
+def test_auto_approve_never_approves_a_version_a_person_set_back_to_pending(registry: Any, lambda_context: Any) -> None:
+    # GIVEN a version auto-approved at registration, which a reviewer then set back to pending
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.8 }\nauto_approve = true\n")
+    arn = registry.register(metrics=GOOD)["ModelPackageArn"]
+    validate(registry.event_for(arn), lambda_context)
+    registry.sagemaker.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="PendingManualApproval", ApprovalDescription="hold: data issue"
+    )
+    # AND the policy changed since, so the validator has no verdict under it
+    registry.write_policy("[defaults.validation]\nmin = { auc = 0.85 }\nauto_approve = true\n")
+
+    # WHEN the validator gets the change back to pending (its rule takes pending changes)
+    validate(registry.event_for(arn, updated_fields=["ModelApprovalStatus"]), lambda_context)
+
+    # THEN it validates and stamps, and the version stays pending: a person decided that
+    package = registry.describe(arn)
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["ApprovalDescription"] == "hold: data issue"

@@ -204,13 +204,13 @@ class Gatekeeper:
             if outcome.result is None or not outcome.result.passed:
                 metrics.add_metric(name="ApprovalsRefused", unit="Count", value=1)
                 reason = f"not validated before approval, and validation failed: {outcome.detail}"
-                self._refused(project, detail, "failed_validation", reason, REJECTED, announced=True)
+                self._refused(project, detail, "failed_validation", reason, REJECTED, announced=True, package=package)
                 return Refused(version, "failed_validation", reason, REJECTED)
         elif not validation.passed:
             reason = f"failed validation (policy {digest}): {validation.failed_rules or 'see the stamp'}"
             self._set_status(arn, REJECTED, reason)
             metrics.add_metric(name="ApprovalsRefused", unit="Count", value=1)
-            self._refused(project, detail, "failed_validation", reason, REJECTED, announced=True)
+            self._refused(project, detail, "failed_validation", reason, REJECTED, announced=True, package=package)
             return Refused(version, "failed_validation", reason, REJECTED)
 
         if verdict.allowed:
@@ -226,7 +226,9 @@ class Gatekeeper:
         reason = f"approval refused: {verdict.reason}"
         self._set_status(arn, PENDING, reason)
         metrics.add_metric(name="ApprovalsRefused", unit="Count", value=1)
-        self._refused(project, detail, verdict.refusal or "refused", reason, PENDING, approver=verdict.approver)
+        self._refused(
+            project, detail, verdict.refusal or "refused", reason, PENDING, approver=verdict.approver, package=package
+        )
         return Refused(version, verdict.refusal or "refused", reason, PENDING)
 
     def _verdict(
@@ -276,12 +278,14 @@ class Gatekeeper:
         *,
         approver: str | None = None,
         announced: bool = False,
+        package: dict[str, Any] | None = None,
     ) -> None:
         logger.warning(
             "approval refused", extra={"package_arn": detail.arn, "refusal": refusal, "reason": reason, "then": then}
         )
         # a refused approval withdraws any earlier one the gate admitted (decision 84)
-        self.records.revoke(detail.arn, _creation_of(detail), _approved_at(detail, None))
+        created = (package or {}).get("CreationTime") or _creation_of(detail)
+        self.records.revoke(detail.arn, created, _approved_at(detail, package))
         self.trail.record(
             detail.group_name,
             "refused",

@@ -39,7 +39,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from registry_workflow import aws
 from registry_workflow.audit import AuditTrail
 from registry_workflow.errors import RegistryWorkflowError
-from registry_workflow.gate import PENDING, ChatDecision, GateRecords, decided_on, judge_chat_approval
+from registry_workflow.gate import PENDING, ChatDecision, GateRecords, decided_on, judge_chat_approval, moment
 from registry_workflow.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -303,6 +303,9 @@ class ChatApprovals:
         # the pending state decided on; a version never modified since its creation (moto leaves
         # LastModifiedTime out then) is pending since it was created
         pending_since = _iso(package.get("LastModifiedTime") or package.get("CreationTime"))
+        stale = self._stale(job, package, pending_since)
+        if stale:
+            return self._refuse(job, project, "stale_decision", stale)
         mine = ChatDecision(
             click.package_arn, pending_since, click.decision, click.user, click.user_name, team, job.reason,
             job.request_id,
@@ -337,6 +340,25 @@ class ChatApprovals:
         except (ClientError, BotoCoreError) as exc:
             raise aws.as_operation_error("sagemaker:UpdateModelPackage", exc) from exc
         return self._applied(job, project, click)
+
+    def _stale(self, job: Job, package: dict[str, Any], pending_since: str) -> str | None:
+        """Why this decision belongs to an earlier pending state of the version, else None.
+
+        A version approved (or rejected) and then set back to pending is pending again under a new
+        state: a redelivery of the submit that decided the earlier state, or a click made before
+        the version went back to pending, must not decide the new one.
+        """
+        latest = self._records().chat_decision(job.click.package_arn)
+        if latest is not None and latest.request_id == job.request_id and latest.pending_since != pending_since:
+            return "Not decided: this decision was applied before the version was set back to pending; decide again."
+        since = moment(package.get("LastModifiedTime"))
+        try:
+            clicked = float(job.click.action_ts)
+        except ValueError:
+            return None  # a click that does not say when: judged by the rest
+        if since is not None and math.isfinite(clicked) and clicked < since.timestamp():
+            return "Not decided: the version changed after you clicked; decide again on its current state."
+        return None
 
     def _applied(self, job: Job, project: Project, click: Click) -> str:
         """After UpdateModelPackage: the audit entry, the message updated (each once, a retry included)."""

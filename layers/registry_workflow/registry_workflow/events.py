@@ -294,6 +294,21 @@ def parse_model_package_event(event: Any) -> ModelPackageEvent:
     return _parse(ModelPackageEvent, event)
 
 
+def detail_of_package(package: dict[str, Any]) -> ModelPackageDetail:
+    """A version's DescribeModelPackage as the detail of its state-change event (the fields the
+    workflow reads), for work that acts on a version without an event of its own."""
+    created = package.get("CreationTime")
+    detail = {
+        "ModelPackageGroupName": package.get("ModelPackageGroupName"),
+        "ModelPackageVersion": package.get("ModelPackageVersion"),
+        "ModelPackageArn": package.get("ModelPackageArn"),
+        "ModelApprovalStatus": package.get("ModelApprovalStatus"),
+        "CreationTime": created.isoformat() if isinstance(created, datetime) else None,
+    }
+    event = {"id": "describe", "source": "aws.sagemaker", "detail-type": MODEL_PACKAGE_STATE_CHANGE, "detail": detail}
+    return parse_model_package_event(event).detail
+
+
 def parse_endpoint_event(event: Any) -> EndpointEvent:
     return _parse(EndpointEvent, event)
 

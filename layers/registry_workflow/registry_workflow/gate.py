@@ -453,36 +453,30 @@ class GateRecords(LedgerTableStore):
 
     def admit(self, package_arn: str, created: object, approved_at: str, approver: str | None, digest: str) -> None:
         """The gate admitted the approval made at `approved_at` (kept unless a later one was)."""
-        key = _standing_key(package_arn, created)
-        if key is None:
-            return  # no creation time: `standing` says "unknown", and nothing relies on this record
-        self._conditional(
-            "UpdateItem",
-            self.client.update_item,
-            TableName=self.table_name,
-            Key=key,
-            UpdateExpression="SET approved_at = :t, approver = :who, policy = :digest",
-            ConditionExpression="attribute_not_exists(approved_at) OR approved_at < :t",
-            ExpressionAttributeValues={
-                ":t": {"S": approved_at},
-                ":who": {"S": approver or "unknown"},
-                ":digest": {"S": digest},
-            },
-        )
+        extra = {"approver": approver or "unknown", "policy": digest}
+        self._move_standing(package_arn, created, "approved_at", approved_at, extra)
 
     def revoke(self, package_arn: str, created: object, at: str) -> None:
         """An approval was withdrawn at `at` (set back to pending, or refused by the gate)."""
+        self._move_standing(package_arn, created, "revoked_at", at)
+
+    def _move_standing(
+        self, package_arn: str, created: object, attribute: str, at: str, extra: dict[str, str] | None = None
+    ) -> None:
+        """Set the standing's `attribute` to `at` unless it holds a later time (events come in any order)."""
         key = _standing_key(package_arn, created)
         if key is None or not at:
-            return
+            return  # no creation time: `standing` says "withdrawn"; no time: nothing to order it by
+        fields = {attribute: at, **(extra or {})}  # names through aliases: some are DynamoDB reserved words
         self._conditional(
             "UpdateItem",
             self.client.update_item,
             TableName=self.table_name,
             Key=key,
-            UpdateExpression="SET revoked_at = :t",
-            ConditionExpression="attribute_not_exists(revoked_at) OR revoked_at < :t",
-            ExpressionAttributeValues={":t": {"S": at}},
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+            ConditionExpression="attribute_not_exists(#f0) OR #f0 < :f0",
+            ExpressionAttributeNames={f"#f{i}": name for i, name in enumerate(fields)},
+            ExpressionAttributeValues={f":f{i}": {"S": value} for i, value in enumerate(fields.values())},
         )
 
     def standing(self, package_arn: str, created: object) -> Standing:

@@ -202,6 +202,14 @@ def missing_metrics_result(problem: str, policy: ValidationPolicy, digest: str) 
     )
 
 
+def _held_by_a_person(detail: ModelPackageDetail, package: dict[str, Any], records: GateRecords | None) -> bool:
+    """A version a person set back to pending stays there: `auto_approve` never approves it again
+    (this event is that change, or the gate recorded such a withdrawal; decision 84)."""
+    if detail.approval_changed and not detail.is_creation:
+        return True
+    return records is not None and records.standing(detail.arn, package.get("CreationTime")) == "withdrawn"
+
+
 def validate_version(
     detail: ModelPackageDetail,
     project: Project,
@@ -264,7 +272,7 @@ def validate_version(
     if not result.passed and (policy.auto_reject or for_approval):
         request |= {"ModelApprovalStatus": "Rejected", "ApprovalDescription": result.description()}
         action = "rejected"
-    elif result.passed and policy.auto_approve and not for_approval:
+    elif result.passed and policy.auto_approve and not for_approval and not _held_by_a_person(detail, package, records):
         request |= {"ModelApprovalStatus": "Approved", "ApprovalDescription": result.description()}
         action = "approved"
     if records is not None:

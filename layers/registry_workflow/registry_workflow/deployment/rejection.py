@@ -93,6 +93,10 @@ class Rejection:
         no longer stood when it started (work that ran before the withdrawal's event was seen); it
         is undone as a rejection's would be. One that started before stays: it was admitted."""
         arn, version = package["ModelPackageArn"], int(package.get("ModelPackageVersion") or 0)
+        if self._service.standing.records.standing(arn, package.get("CreationTime")) == "admitted":
+            # an approval admitted after this withdrawal stands (a late or redelivered event): what
+            # runs now rides on that one
+            return Outcome("withdrawn", version=version, detail="approval withdrawn; re-approved and admitted since")
         outcomes = []
         for stage in reversed(project.stages):
             state = self.ledger.snapshot(stage.endpoint)

@@ -11,6 +11,7 @@ After any queued write the queue is started if the endpoint turned out idle (`st
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from registry_workflow.deployment import decisions
@@ -161,7 +162,22 @@ class Rollout:
             record = self.ledger.begin(record)
         except DeploymentConflictError as exc:
             return self._queue(project, record, str(exc), recheck=recheck)
+        if record.kind == "deploy" and self._withdrawn(record):
+            # withdrawn between the queue's check and the lock: the withdrawal's own run read the
+            # ledger before this lock (it saw nothing to undo), so this run must see the withdrawal
+            why = "its approval was withdrawn or refused after the gate admitted it"
+            self.ledger.finish(record, DeploymentStatus.SUPERSEDED, why)
+            logger.info("approval withdrawn before the deployment began", extra={"deployment_id": record.deployment_id})
+            outcome = Outcome("superseded", record.deployment_id, record.version, why, stage=stage.label)
+            return then(outcome, self.start_if_idle(project, stage) if recheck else None)
         return self._apply_started(project, record, description, recheck=recheck)
+
+    def _withdrawn(self, record: Deployment) -> bool:
+        """The version's standing, read after the lock was taken (one consistent read)."""
+        if not record.package_created:
+            return False
+        created = datetime.fromisoformat(record.package_created)
+        return self._service.standing.records.standing(record.package_arn, created) == "withdrawn"
 
     def _apply_started(
         self, project: Project, record: Deployment, description: dict[str, Any] | None, *, recheck: bool = True

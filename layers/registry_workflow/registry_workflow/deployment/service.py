@@ -117,7 +117,7 @@ class DeploymentService:
         self.endpoints = Endpoints(sagemaker, cloudwatch)
         self.sagemaker = self.endpoints.sagemaker
         self.announcer = Announcer(self, notifier)
-        self.standing = Standing(ledger)
+        self.standing = Standing(ledger, self.sagemaker)
         self.rollout = Rollout(self)
         self.rejection = Rejection(self)
         self.promotion = Promotion(self)
