@@ -282,3 +282,28 @@ def test_auto_approve_never_approves_a_version_whose_approval_a_person_withdrew(
     # THEN it validates and stamps, and never approves it again
     assert outcome.action == "stamped"
     assert status(world, v1) == "PendingManualApproval"
+
+
+def test_a_queued_rollback_whose_target_was_withdrawn_goes_to_the_next_target(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # GIVEN v1 then v2 live, v3 being deployed, and v3 rejected: a rollback to v2 waits behind it
+    v1 = live_version(world, deployer, tracker)
+    v2 = live_version(world, deployer, tracker)
+    v3 = register_version(world.sagemaker)
+    assert deployer(set_approval(world.sagemaker, v3, "Approved"))["action"] == "started"
+    set_endpoint_status(ENDPOINT, "Updating")
+    assert deployer(set_approval(world.sagemaker, v3, "Rejected"))["action"] == "queued"
+    # AND before it starts, v2's approval is withdrawn
+    assert deployer(set_approval(world.sagemaker, v2, "PendingManualApproval"))["action"] == "withdrawn"
+
+    # WHEN v3's update ends and the tracker starts the queue
+    set_endpoint_status(ENDPOINT, "InService")
+    tracker(endpoint_event(world.sagemaker))
+    tracker(endpoint_event(world.sagemaker))
+
+    # THEN the rollback to v2 is dropped and the rejection rolls back to v1 instead
+    rollbacks = [r for r in world.ledger.for_endpoint(ENDPOINT) if r.kind == "rollback"]
+    assert {(r.package_arn, r.status) for r in rollbacks} >= {(v2, "superseded")}
+    live = world.ledger.live(ENDPOINT)
+    assert (live.kind, live.package_arn) == ("rollback", v1)

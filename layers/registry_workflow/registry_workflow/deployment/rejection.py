@@ -147,7 +147,7 @@ class Rejection:
     ) -> tuple[Decision, dict[str, Any] | None]:
         """The rollback undoing `rejected` as `decisions.plan_rollback` places it, and the endpoint
         read for it (`read_endpoint`, when a rollback could start now)."""
-        target = decisions.rollback_target(state, rejected.package_arn, lambda c: self._still_approved(project, c))
+        target = decisions.rollback_target(state, rejected.package_arn, lambda c: self.still_approved(project, c))
         rollback = self._rollback_record(project, stage, rejected, target, package, trigger) if target else None
         needs_endpoint = read_endpoint and rollback is not None and state.in_progress is None
         description = self.endpoints.describe_endpoint(stage.endpoint) if needs_endpoint else None
@@ -281,7 +281,7 @@ class Rejection:
             stage=stage.label or None,
         )
 
-    def _still_approved(self, project: Project, candidate: Deployment) -> bool:
+    def still_approved(self, project: Project, candidate: Deployment) -> bool:
         """A rollback target must still be approved, its approval not withdrawn since the gate
         admitted it, and the same version (not a recreated group's)."""
         package = self.endpoints.describe_package(candidate.package_arn)

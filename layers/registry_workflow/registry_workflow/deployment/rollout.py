@@ -104,6 +104,12 @@ class Rollout:
             self._supersede_queued(project, record, why)
         if chosen is None:
             return None
+        if chosen.kind == "rollback" and not self._service.rejection.still_approved(project, chosen):
+            # its target was fine when the rollback was queued, and is not now (withdrawn, rejected):
+            # the rejection is planned again, with the next target or what the project does without one
+            self._supersede_queued(project, chosen, "the rollback target's approval no longer stands")
+            rejected = self.endpoints.describe_package(chosen.previous_package_arn or "")
+            return self._service.rejection.reject(project, rejected, f"replanned:{chosen.deployment_id}", stage)
         return self._start(project, chosen, description, recheck=recheck)
 
     def _why_not_now(self, project: Project, record: Deployment, stage_name: str | None) -> str | None:
