@@ -17,15 +17,16 @@ def user(name: str) -> dict[str, Any]:
     return {"IamIdentity": {"Arn": f"arn:aws:iam::{ACCOUNT}:user/{name}", "PrincipalId": f"AIDA{name.upper()}"}}
 
 
-def session(role: str, who: str, source: str | None = None) -> dict[str, Any]:
-    iam: dict[str, Any] = {"Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{who}", "PrincipalId": f"AROA:{who}"}
+def session(role: str, who: str, source: str | None = None, account: str = ACCOUNT) -> dict[str, Any]:
+    iam: dict[str, Any] = {"Arn": f"arn:aws:sts::{account}:assumed-role/{role}/{who}", "PrincipalId": f"AROA:{who}"}
     if source:
         iam["SourceIdentity"] = source
     return {"IamIdentity": iam}
 
 
 def package(created: Any, modified: Any, at: datetime = T0) -> dict[str, Any]:
-    return {"CreatedBy": created, "LastModifiedBy": modified, "LastModifiedTime": at}
+    arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model-package/rc-fraud-detection/1"
+    return {"ModelPackageArn": arn, "CreatedBy": created, "LastModifiedBy": modified, "LastModifiedTime": at}
 
 
 APPROVERS = ApprovalPolicy(approvers=[f"arn:aws:iam::{ACCOUNT}:role/ml-approvers"])
@@ -108,6 +109,14 @@ NOT_DISTINCT = ApprovalPolicy(distinct_approver=False)
         ("approver unknown", user("ana"), {}, ApprovalPolicy(), False, "unknown_approver"),
         ("approver not a dict", user("ana"), "bo", NOT_DISTINCT, False, "unknown_approver"),
         ("the workflow auto-approved", user("ana"), session("ValidatorRole", "fn"), APPROVERS, True, None),
+        (
+            "a role named as the workflow's, in another account",
+            user("ana"),
+            session("ValidatorRole", "fn", account="999999999999"),
+            APPROVERS,
+            True,
+            "not_an_approver",
+        ),
         (
             "a workflow role, without auto-approval",
             user("ana"),

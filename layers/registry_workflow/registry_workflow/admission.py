@@ -241,7 +241,7 @@ class Gatekeeper:
         """
         approved_at = detail.last_modified_time or _iso(package.get("LastModifiedTime")) or "unknown"
         approver = identity_of(package.get("LastModifiedBy"))
-        if self.chat_role and approver is not None and approver.role_name == self.chat_role:
+        if self.chat_role and approver is not None and approver.is_role_of({self.chat_role}, detail.arn):
             # approved in Slack: the person is the Slack user of the chat function's record
             verdict = judge_chat_approval(
                 package,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -89,6 +90,13 @@ class Identity:
     def role_name(self) -> str | None:
         match = _ASSUMED_ROLE.match(self.arn or "")
         return match.group(3) if match else None
+
+    def is_role_of(self, names: Collection[str], package_arn: str) -> bool:
+        """A session of one of the roles `names` in the account that holds the version: the
+        workflow's roles are named per stack, and a role of that name in another account is not it."""
+        match = _ASSUMED_ROLE.match(self.arn or "")
+        owner = package_arn.split(":")[4] if package_arn.count(":") >= 5 else None
+        return match is not None and match.group(3) in names and match.group(2) == owner
 
     def __str__(self) -> str:
         return self.user_profile or self.arn or self.principal_id or "unknown"
@@ -199,7 +207,9 @@ def judge_approval(
         and described is not None
         and abs((described - event_last_modified).total_seconds()) >= SAME_CHANGE_SECONDS
     )
-    by_the_workflow = approver is not None and approver.role_name in workflow_roles
+    by_the_workflow = approver is not None and approver.is_role_of(
+        workflow_roles, str(package.get("ModelPackageArn") or "")
+    )
     if changed_since or (by_the_workflow and not auto_approved):
         # LastModifiedBy is whoever changed the version last: after the approval (a stamp, someone's
         # edit) it is not the approver, and the workflow approves only through auto_approve
