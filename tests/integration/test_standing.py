@@ -307,3 +307,35 @@ def test_a_queued_rollback_whose_target_was_withdrawn_goes_to_the_next_target(
     assert {(r.package_arn, r.status) for r in rollbacks} >= {(v2, "superseded")}
     live = world.ledger.live(ENDPOINT)
     assert (live.kind, live.package_arn) == ("rollback", v1)
+
+
+def _as_role(name: str) -> Any:
+    import boto3
+
+    iam = aws.client("iam")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName=name)["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    ).client("sagemaker")
+
+
+def test_the_history_says_who_withdrew_and_adds_nothing_for_the_gates_own_revert(
+    world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKFLOW_ROLES", "ValidatorFunctionRole,DeployerFunctionRole")
+    v1 = live_version(world, deployer, tracker)
+    # the gate's own revert (the deployer's role sets a refused approval back): no second entry
+    _as_role("DeployerFunctionRole").update_model_package(
+        ModelPackageArn=v1, ModelApprovalStatus="PendingManualApproval"
+    )
+    deployer(approval_event(world.sagemaker, v1))
+    # a late event of a withdrawal, after someone else changed the version: who withdrew is unknown
+    late = set_approval(world.sagemaker, v1, "PendingManualApproval", "on hold")
+    set_approval(world.sagemaker, v1, "Approved")
+    deployer(late)
+
+    withdrawn = [e for e in AuditTrail(world.ledger.table_name).entries(GROUP) if e.kind == "withdrawn"]
+    assert [e.actor for e in withdrawn] == ["unknown"]

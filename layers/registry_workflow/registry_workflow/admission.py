@@ -140,11 +140,19 @@ class Gatekeeper:
             return
         when = _approved_at(detail, package)
         self.records.revoke(detail.arn, package.get("CreationTime") or _creation_of(detail), when)
+        changer = identity_of(package.get("LastModifiedBy"))
+        if (
+            _same_change(detail, package)
+            and changer is not None
+            and changer.is_role_of(self.workflow_roles, detail.arn)
+        ):
+            return  # the gate's own revert of a refused approval: its `refused` entry says so already
         self.trail.record(
             detail.group_name,
             "withdrawn",
             key=f"withdrawn:{detail.arn}:{when}",
-            actor=_who(package.get("LastModifiedBy")),
+            # who changed it last, when that is still this change (a late event cannot say who)
+            actor=_who(package.get("LastModifiedBy")) if _same_change(detail, package) else "unknown",
             version=detail.version,
             package_arn=detail.arn,
             created=created_of(detail, package),
