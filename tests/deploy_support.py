@@ -179,6 +179,22 @@ def registrant_client() -> Any:
 _REGISTRANT_CLIENTS: dict[tuple[str, str], tuple[str, Any]] = {}
 
 
+def role_client(role: str, session: str) -> Any:
+    """A SageMaker client of a session of IAM role `role` (made once per moto state), as Lambda or
+    an identity provider gives one: CreatedBy / LastModifiedBy name the session."""
+    iam = aws.client("iam")
+    try:
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+    creds = aws.client("sts").assume_role(RoleArn=arn, RoleSessionName=session)["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    ).client("sagemaker")
+
+
 def _bucket_location() -> dict[str, str]:
     region = aws.client("s3").meta.region_name
     return {} if region == "us-east-1" else {"LocationConstraint": region}

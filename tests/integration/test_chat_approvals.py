@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from conftest import ACCOUNT
 from deploy_support import (
@@ -25,6 +24,7 @@ from deploy_support import (
     register_version,
     set_approval,
 )
+from deploy_support import role_client as session_of
 from registry_workflow import aws
 from registry_workflow.audit import AuditTrail
 from registry_workflow.chat_approvals import ChatApprovals, Click, Job
@@ -72,17 +72,7 @@ def slack(
 
 def role_client() -> Any:
     """SageMaker as the Slack approvals function: its own role, as Lambda gives it."""
-    iam = aws.client("iam")
-    try:
-        arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        arn = iam.get_role(RoleName=ROLE)["Role"]["Arn"]
-    creds = aws.client("sts").assume_role(RoleArn=arn, RoleSessionName="SlackApprovalsFunction")["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    ).client("sagemaker")
+    return session_of(ROLE, "SlackApprovalsFunction")
 
 
 def job(arn: str, user: str = REVIEWER, decision: str = "approve", request: str = "V1:h1") -> Job:

@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from conftest import ACCOUNT
 from deploy_support import (
@@ -24,6 +23,7 @@ from deploy_support import (
     approval_event,
     register_version,
     registrant_client,
+    role_client,
     set_approval,
 )
 from registry_workflow import aws
@@ -176,14 +176,7 @@ def test_an_approver_outside_the_projects_approvers_is_refused(world: DeployWorl
     assert status_of(world, arn)[0] == "PendingManualApproval"
 
     # WHEN someone in the ml-approvers role approves it
-    iam = aws.client("iam")
-    role = iam.create_role(RoleName="ml-approvers", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName="alice@example.com")["Credentials"]
-    approver = boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    ).client("sagemaker")
+    approver = role_client("ml-approvers", "alice@example.com")
     approver.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
 
     # THEN it deploys (the session ARN matches by its role)
@@ -224,14 +217,7 @@ def test_the_workflows_own_auto_approval_counts_as_a_second_person(
     # GIVEN auto_approve, and the validator running as its own role (as in AWS)
     write_policy(world, GATED + "auto_approve = true\n")
     monkeypatch.setenv("WORKFLOW_ROLES", "ValidatorFunctionRole,DeployerFunctionRole")
-    iam = aws.client("iam")
-    role = iam.create_role(RoleName="ValidatorFunctionRole", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName="registry-workflow-validator")["Credentials"]
-    validator = boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    ).client("sagemaker")
+    validator = role_client("ValidatorFunctionRole", "registry-workflow-validator")
     arn = register_version(world.sagemaker, validated=False)
     _validate_with(validator, world, arn)
     assert status_of(world, arn)[0] == "Approved"
@@ -251,14 +237,9 @@ def test_a_stamp_by_the_workflow_after_a_self_approval_is_not_an_approval(
     arn = register_version(world.sagemaker)
     registrant_client().update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
     event = approval_event(world.sagemaker, arn)
-    iam = aws.client("iam")
-    role = iam.create_role(RoleName="ValidatorFunctionRole", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName="registry-workflow-validator")["Credentials"]
-    boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    ).client("sagemaker").update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"note": "x"})
+    role_client("ValidatorFunctionRole", "registry-workflow-validator").update_model_package(
+        ModelPackageArn=arn, CustomerMetadataProperties={"note": "x"}
+    )
 
     # WHEN the deployer gets the (self-)approval's event
     result = deployer(event)

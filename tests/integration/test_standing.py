@@ -23,6 +23,7 @@ from deploy_support import (
     live_version,
     register_version,
     registrant_client,
+    role_client,
     set_approval,
     set_endpoint_status,
 )
@@ -309,26 +310,13 @@ def test_a_queued_rollback_whose_target_was_withdrawn_goes_to_the_next_target(
     assert (live.kind, live.package_arn) == ("rollback", v1)
 
 
-def _as_role(name: str) -> Any:
-    import boto3
-
-    iam = aws.client("iam")
-    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    creds = aws.client("sts").assume_role(RoleArn=role, RoleSessionName=name)["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    ).client("sagemaker")
-
-
 def test_the_history_says_who_withdrew_and_adds_nothing_for_the_gates_own_revert(
     world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WORKFLOW_ROLES", "ValidatorFunctionRole,DeployerFunctionRole")
     v1 = live_version(world, deployer, tracker)
     # the gate's own revert (the deployer's role sets a refused approval back): no second entry
-    _as_role("DeployerFunctionRole").update_model_package(
+    role_client("DeployerFunctionRole", "DeployerFunction").update_model_package(
         ModelPackageArn=v1, ModelApprovalStatus="PendingManualApproval"
     )
     deployer(approval_event(world.sagemaker, v1))
