@@ -139,20 +139,16 @@ class Gatekeeper:
         if package.get("ModelPackageStatus") in (None, "Deleted") or package.get("ModelPackageArn") != detail.arn:
             return
         when = _approved_at(detail, package)
-        self.records.revoke(detail.arn, package.get("CreationTime") or _creation_of(detail), when)
-        changer = identity_of(package.get("LastModifiedBy"))
-        if (
-            _same_change(detail, package)
-            and changer is not None
-            and changer.is_role_of(self.workflow_roles, detail.arn)
-        ):
+        self.records.revoke(detail.arn, package.get("CreationTime") or _instant(detail.creation_time), when)
+        changer, same = identity_of(package.get("LastModifiedBy")), _same_change(detail, package)
+        if same and changer is not None and changer.is_role_of(self.workflow_roles, detail.arn):
             return  # the gate's own revert of a refused approval: its `refused` entry says so already
         self.trail.record(
             detail.group_name,
             "withdrawn",
             key=f"withdrawn:{detail.arn}:{when}",
             # who changed it last, when that is still this change (a late event cannot say who)
-            actor=_who(package.get("LastModifiedBy")) if _same_change(detail, package) else "unknown",
+            actor=_who(package.get("LastModifiedBy")) if same else "unknown",
             version=detail.version,
             package_arn=detail.arn,
             created=created_of(detail, package),
@@ -292,7 +288,7 @@ class Gatekeeper:
             "approval refused", extra={"package_arn": detail.arn, "refusal": refusal, "reason": reason, "then": then}
         )
         # a refused approval withdraws any earlier one the gate admitted (decision 84)
-        created = (package or {}).get("CreationTime") or _creation_of(detail)
+        created = (package or {}).get("CreationTime") or _instant(detail.creation_time)
         self.records.revoke(detail.arn, created, _approved_at(detail, package))
         self.trail.record(
             detail.group_name,
@@ -360,10 +356,3 @@ def _approved_at(detail: ModelPackageDetail, package: dict[str, Any] | None) -> 
     if isinstance(modified, datetime):
         return event_time(modified.isoformat())
     return ""
-
-
-def _creation_of(detail: ModelPackageDetail) -> Any:
-    """The version's CreationTime as a datetime, from the event (None if it has none)."""
-    if not detail.creation_time:
-        return None
-    return datetime.fromisoformat(str(detail.creation_time))

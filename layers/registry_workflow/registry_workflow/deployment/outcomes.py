@@ -54,6 +54,14 @@ def then(outcome: Outcome, follow_up: Outcome | None) -> Outcome:
     return replace(outcome, next=follow_up) if follow_up is not None else outcome
 
 
+def chained(outcomes: list[Outcome]) -> Outcome | None:
+    """The outcomes in order, each the `next` of the one before (None for none)."""
+    result: Outcome | None = None
+    for outcome in reversed(outcomes):
+        result = then(outcome, result)
+    return result
+
+
 def actions_of(outcome: Outcome | None) -> list[str]:
     """The actions of an outcome and the ones it led to (`next`), in order."""
     found: list[str] = []

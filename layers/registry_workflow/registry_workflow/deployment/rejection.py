@@ -10,13 +10,12 @@ rolled back by the tracker once it is live (`roll_back_rejected`).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from registry_workflow.deployment import decisions
 from registry_workflow.deployment.announcements import actor_of
-from registry_workflow.deployment.decisions import STAGE_RETIRED, Decision
-from registry_workflow.deployment.outcomes import Outcome, outcome_of, then
+from registry_workflow.deployment.decisions import STAGE_RETIRED, Decision, parse_ledger_time
+from registry_workflow.deployment.outcomes import Outcome, chained, outcome_of
 from registry_workflow.deployment.resources import alarm_names, package_created_of
 from registry_workflow.errors import DeploymentConflictError, RegistryWorkflowError
 from registry_workflow.gate import APPROVED, REJECTED, moment
@@ -77,22 +76,19 @@ class Rejection:
     def reject_everywhere(self, project: Project, package: dict[str, Any], trigger: str) -> Outcome:
         """A rejection in every stage (the last first): each rolls back where the version is live."""
         outcomes = [self.reject(project, package, trigger, stage) for stage in reversed(project.stages)]
-        if len(outcomes) == 1:
-            return outcomes[0]
-        chained: Outcome | None = None
-        for outcome in reversed(outcomes):
-            chained = then(outcome, chained)
-        assert chained is not None
-        return chained
+        result = chained(outcomes)
+        assert result is not None  # a project has at least one stage
+        return result
 
-    def undo_withdrawn(
-        self, project: Project, package: dict[str, Any], withdrawn_at: datetime, trigger: str
-    ) -> Outcome:
+    def undo_withdrawn(self, project: Project, package: dict[str, Any], withdrawn_at: str, trigger: str) -> Outcome:
         """An approval withdrawn (set back to pending, or refused by the gate) at `withdrawn_at`:
         a deployment of the version that started at or after that moment rode on an approval that
         no longer stood when it started (work that ran before the withdrawal's event was seen); it
         is undone as a rejection's would be. One that started before stays: it was admitted."""
         arn, version = package["ModelPackageArn"], int(package.get("ModelPackageVersion") or 0)
+        withdrawn = parse_ledger_time(withdrawn_at)
+        if withdrawn is None:
+            return Outcome("withdrawn", version=version, detail="approval withdrawn")
         if self._service.standing.records.standing(arn, package.get("CreationTime")) == "admitted":
             # an approval admitted after this withdrawal stands (a late or redelivered event): what
             # runs now rides on that one
@@ -101,20 +97,16 @@ class Rejection:
         for stage in reversed(project.stages):
             state = self.ledger.snapshot(stage.endpoint)
             ours = [r for r in (state.in_progress, state.live) if r is not None and r.package_arn == arn]
-            started = _time(ours[0].started_at) if ours else None
-            if started is not None and started >= withdrawn_at:
+            started = parse_ledger_time(ours[0].started_at) if ours else None
+            if started is not None and started >= withdrawn:
                 logger.warning(
                     "a deployment started on a withdrawn approval: undone",
                     extra={"package_arn": arn, "endpoint": stage.endpoint, "started_at": ours[0].started_at},
                 )
                 outcomes.append(self.reject(project, package, f"withdrawn:{trigger}", stage, force=True))
-        if not outcomes:
-            return Outcome("withdrawn", version=version, detail="approval withdrawn; nothing deployed on it since")
-        chained: Outcome | None = None
-        for outcome in reversed(outcomes):
-            chained = then(outcome, chained)
-        assert chained is not None
-        return chained
+        return chained(outcomes) or Outcome(
+            "withdrawn", version=version, detail="approval withdrawn; nothing deployed on it since"
+        )
 
     def _roll_back(
         self,
@@ -327,18 +319,5 @@ class Rejection:
 
 def _made_before(record: Deployment, package: dict[str, Any]) -> bool:
     """Was `record` made before `package` (the version now under its ARN) was created?"""
-    created = moment(package.get("CreationTime"))
-    try:
-        made = datetime.fromisoformat(record.created_at)
-    except ValueError:
-        return False
-    made = made if made.tzinfo else made.replace(tzinfo=UTC)
-    return created is not None and made < created
-
-
-def _time(stamp: str | None) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(stamp or "")
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    created, made = moment(package.get("CreationTime")), parse_ledger_time(record.created_at)
+    return created is not None and made is not None and made < created

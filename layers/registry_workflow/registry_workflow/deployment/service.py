@@ -82,7 +82,6 @@ from registry_workflow.ledger import DeploymentLedger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from datetime import datetime
 
     from registry_workflow.config import Project, Stage
 
@@ -145,9 +144,7 @@ class DeploymentService:
         """A rejection in every stage (the last first): each rolls back where the version is live."""
         return self.rejection.reject_everywhere(project, package, trigger)
 
-    def undo_withdrawn(
-        self, project: Project, package: dict[str, Any], withdrawn_at: datetime, trigger: str
-    ) -> Outcome:
+    def undo_withdrawn(self, project: Project, package: dict[str, Any], withdrawn_at: str, trigger: str) -> Outcome:
         """An approval withdrawn at `withdrawn_at`: undo deployments of the version started since."""
         return self.rejection.undo_withdrawn(project, package, withdrawn_at, trigger)
 

@@ -15,7 +15,6 @@ what exists is reused, and an update SageMaker already accepted is not made agai
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from registry_workflow import audit
@@ -77,18 +76,8 @@ def _promote(
 def _undo_withdrawn(
     service: DeploymentService, project: Project, detail: ModelPackageDetail, package: dict[str, Any], trigger: str
 ) -> Outcome:
-    """Undo deployments of the version started at or after this change (its event's time)."""
-    when = _instant(detail.last_modified_time)
-    if when is None:
-        return Outcome("withdrawn", version=detail.version, detail="approval withdrawn")
-    return service.undo_withdrawn(project, service.describe_package(detail.arn), when, trigger)
-
-
-def _instant(stamp: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(stamp or "")
-    except ValueError:
-        return None
+    """Undo deployments of the version (`package`, as described) started at or after this change."""
+    return service.undo_withdrawn(project, package, detail.last_modified_time or "", trigger)
 
 
 def _process(
@@ -122,7 +111,7 @@ def _process(
         if refused is not None:
             # work that ran before this refusal may have started the version on an earlier approval
             # this one replaced: undone (decision 84)
-            undone = _undo_withdrawn(service, project, detail, package, trigger)
+            undone = _undo_withdrawn(service, project, detail, service.describe_package(detail.arn), trigger)
             return refused.as_dict() | ({"undone": undone.as_dict()} if undone.action != "withdrawn" else {})
         outcome = service.approve(project, package, trigger)
         if project.is_staged and detail.lifecycle_asked_with_approval:
