@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import boto3
+import botocore.hooks
 import botocore.session
 import pytest
 from registry_workflow.local import botocore_models
@@ -47,3 +49,42 @@ def test_a_template_is_parsed_once_per_version_and_each_caller_gets_its_own_copy
     assert second["Resources"]["Topic"] == {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Ref": "Name"}}}
     path.write_text("Resources: {}\n# edited: another size, so another version\n")
     assert read_template(path) == {"Resources": {}}
+
+
+def test_clients_share_their_operation_methods_but_each_gets_its_own_class() -> None:
+    botocore_models.install()
+    first, second = boto3.session.Session(), boto3.session.Session()
+    added = []
+
+    def add_a_method(class_attributes: dict[str, Any], **_: Any) -> None:
+        class_attributes["only_on_this_session"] = lambda self: "added"
+        added.append(True)
+
+    first.events.register("creating-client-class.sagemaker", add_a_method)
+    one = first.client("sagemaker", region_name="ap-northeast-1")
+    other = second.client("sagemaker", region_name="ap-northeast-1")
+
+    assert type(one) is not type(other)
+    assert type(one).describe_model_package is type(other).describe_model_package  # made once
+    assert added
+    assert one.only_on_this_session() == "added"  # type: ignore[attr-defined]
+    assert not hasattr(other, "only_on_this_session")  # a handler's addition stays on its own class
+    with pytest.raises(TypeError, match="only accepts keyword arguments"):
+        other.describe_model_package("positional")
+
+
+def test_event_names_alias_as_botocore_does_and_another_table_keeps_its_own() -> None:
+    botocore_models.install()
+    emitter = botocore.hooks.HierarchicalEmitter()
+
+    ours = botocore.hooks.EventAliaser(emitter)
+    assert ours._alias_event_name("before-call.api.sagemaker.ListModelPackages") == (
+        "before-call.sagemaker.ListModelPackages"
+    )
+    unaliased = "before-call.sagemaker.ListModelPackages"
+    assert ours._alias_event_name(unaliased) == unaliased
+
+    theirs = botocore.hooks.EventAliaser(emitter, {"api.sagemaker": "renamed"})
+    assert theirs._alias_event_name("before-call.api.sagemaker.ListModelPackages") == (
+        "before-call.renamed.ListModelPackages"
+    )

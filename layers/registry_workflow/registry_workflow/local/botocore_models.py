@@ -20,6 +20,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import botocore.client
+import botocore.hooks
 import botocore.loaders
 import botocore.session
 
@@ -57,9 +59,64 @@ def _create_loader(search_path_string: str | None = None) -> Any:
     return _original_create_loader(search_path_string)
 
 
+# --- what every new client rebuilt from the same model --------------------------------------------
+# Profiling the integration tests after the shared loader: 15 % of their CPU went into making
+# clients (each test makes a Session and ~7 clients, so no test inherits another's clients, retry
+# state or Stubbers). Two parts of it are pure functions of read-only inputs, rebuilt per client:
+
+#: the two classes, untyped: what is replaced is private to botocore (not in its type stubs)
+_ClientCreator: Any = botocore.client.ClientCreator
+_EventAliaser: Any = botocore.hooks.EventAliaser
+_original_create_methods = _ClientCreator._create_methods
+_original_alias_event_name = _EventAliaser._alias_event_name
+#: (service name, the shared model dict) -> (that dict, kept alive so its id is never reused; methods)
+_methods: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
+#: event name -> its aliased name under botocore's own alias table
+_aliases: dict[str, str] = {}
+
+
+def _create_methods(creator: Any, service_model: Any) -> dict[str, Any]:
+    """A client class's operation methods, made once per service model (not once per client).
+
+    Each method is a plain function of its operation's names (`self._make_api_call(name, kwargs)`)
+    and a docstring; building them costs an OperationModel per operation (SageMaker has ~380).
+    The class itself is still made per client, after the `creating-client-class` event, from a
+    copy of the dict (that event's handlers add to it).
+    """
+    description = service_model._service_description  # the dict the shared loader read (one per model)
+    key = (service_model.service_name, id(description))
+    made = _methods.get(key)
+    if made is None:
+        made = _methods[key] = (description, _original_create_methods(creator, service_model))
+    return dict(made[1])
+
+
+def _alias_event_name(aliaser: Any, event_name: str) -> str:
+    """botocore's event-name aliasing, remembered per process for its own alias table.
+
+    botocore caches it per emitter, and every client copies the Session's emitter without that
+    cache, so each client re-derived every event name it emitted (a loop over the alias table).
+    """
+    aliased: str | None = aliaser._alias_name_cache.get(event_name)
+    if aliased is not None:
+        return aliased
+    if aliaser._event_aliases != botocore.hooks.EVENT_ALIASES:  # another table: botocore's own path
+        return _original_alias_event_name(aliaser, event_name)
+    aliased = _aliases.get(event_name)
+    if aliased is None:
+        aliased = _aliases[event_name] = _original_alias_event_name(aliaser, event_name)
+    aliaser._alias_name_cache[event_name] = aliased
+    return aliased
+
+
 def install(*, preload: bool = False) -> None:
-    """Every later default Session of this process uses the shared loader; `preload` reads the models now."""
+    """Every later default Session of this process uses the shared loader; `preload` reads the models now.
+
+    Clients also share their operation methods and event-name aliases (above).
+    """
     botocore.session.create_loader = _create_loader
+    _ClientCreator._create_methods = _create_methods
+    _EventAliaser._alias_event_name = _alias_event_name
     if preload:
         # a client reads everything a client needs (service model, endpoint rules, partitions,
         # retry and default-configuration data); the client itself is thrown away
