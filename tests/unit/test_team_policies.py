@@ -131,7 +131,7 @@ def role(rendered: Rendered, function: str) -> list[dict[str, Any]]:
     """Every policy document of a function's role: inline ones and the stack's managed ones."""
     props = rendered.resources[f"{function}Role"]["Properties"]
     documents = [policy["PolicyDocument"] for policy in props.get("Policies", [])]
-    stack_managed = {"DeploymentPermissions", "RollbackAlarmPermissions"}
+    stack_managed = {"DeploymentPermissions", "RollbackAlarmPermissions", "ValidationPermissions"}
     for arn in props.get("ManagedPolicyArns", []):
         if arn in stack_managed:  # Ref of a stack policy resolves to its logical id here
             documents += managed(rendered, arn)
@@ -291,9 +291,10 @@ def test_the_workflow_records_stages_but_never_asks_for_a_promotion(rendered: Re
         assert not allowed(function, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_PRODUCTION)
         assert not allowed(function, "sagemaker:UpdateModelPackage", RC_VERSION, context=PROMOTE_TO_STAGING)
         assert not allowed(function, "sagemaker:UpdateModelPackage", other, context=LIVE_IN_PRODUCTION)
-    # the gate's approval changes carry no ModelLifeCycle: the deployer's, not the tracker's
+    # the gate's approval changes and verdict stamps carry no ModelLifeCycle: the deployer's, and
+    # the tracker's when a queued version is validated under a new policy before it starts
     assert allowed(deployer, "sagemaker:UpdateModelPackage", RC_VERSION)
-    assert not allowed(tracker, "sagemaker:UpdateModelPackage", RC_VERSION)
+    assert allowed(tracker, "sagemaker:UpdateModelPackage", RC_VERSION)
 
 
 def test_every_stage_condition_names_the_guarded_stages_parameter() -> None:

@@ -179,5 +179,14 @@ def test_metrics_key_is_granted_only_when_set() -> None:
 
     with_key = render(config_env(2, 1))
     assert kms_actions(with_key) == {"kms:Decrypt", "kms:GenerateDataKey"}
-    validator = json.dumps(with_key.resources["ValidatorFunctionRole"])
-    assert "kms:Decrypt" in validator
+    assert "kms:Decrypt" in json.dumps(with_key.resources["ValidationPermissions"])
+
+
+def test_every_function_that_validates_has_what_validating_takes() -> None:
+    """The validator, the deployer's gate and the tracker (a queued start under a new policy) all
+    validate: each role carries the one policy of what validating a version takes."""
+    roles = render(config_env(2, 1), stand_ins=False).resources
+    for function in ("ValidatorFunction", "DeployerFunction", "TrackerFunction"):
+        # rendered without stand-ins, a Ref to a managed policy resolves to its logical id
+        assert "ValidationPermissions" in roles[f"{function}Role"]["Properties"]["ManagedPolicyArns"], function
+    assert "ValidationPermissions" not in roles["NotifierFunctionRole"]["Properties"]["ManagedPolicyArns"]
