@@ -646,3 +646,74 @@ def test_a_tagging_failure_after_success_loses_nothing(world: DeployWorld, code:
     assert world.ledger.in_progress(ENDPOINT) is None
     assert world.titles()[-1] == f"{GROUP} v1: live"
     record(f"AddTags {code} after a verified deployment", "logged and counted; ledger and message intact")
+
+
+# --- a transaction cancelled by a concurrent one ------------------------------------------------------
+
+
+def conflict_on_taking_the_lock(times: int) -> Counter[str]:
+    """DynamoDB's answer when another transaction touches the LOCK item at the same moment, to the
+    next `times` sends taking it: TransactionCanceledException, reasons [None, TransactionConflict]
+    (moto never gives it). Counts "sent" and "conflicts"; set "left" to arm it again."""
+    sends = Counter(left=times)
+
+    def before_send(request: Any, **_: Any) -> Any:
+        if request.headers.get("X-Amz-Target", b"").endswith(b"TransactWriteItems") and b'"LOCK"' in request.body:
+            sends["sent"] += 1
+            if sends["left"] > 0:
+                sends["left"] -= 1
+                sends["conflicts"] += 1
+                body = {
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                    "[None, TransactionConflict]",
+                    "CancellationReasons": [
+                        {"Code": "None"},
+                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"},
+                    ],
+                }
+                url, request.url = request.url, "https://fault-injected.invalid/"  # moto skips it
+                from botocore.awsrequest import AWSResponse
+
+                headers = {"Content-Type": "application/x-amz-json-1.0"}
+                return AWSResponse(url, 400, headers, MockRawResponse(json.dumps(body).encode()))
+        return None
+
+    aws.client("dynamodb").meta.events.register_first("before-send.dynamodb.TransactWriteItems", before_send)
+    return sends
+
+
+def test_a_transaction_conflict_on_the_endpoint_lock_is_sent_again(
+    world: DeployWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aws, "pause_before_retry", lambda attempt: None)
+    arn = register_version(world.sagemaker)
+    sends = conflict_on_taking_the_lock(times=2)
+    # WHEN two sends of the deployment's first transaction are cancelled by a concurrent one
+    outcome = invoke("deployer", set_approval(world.sagemaker, arn, "Approved"))
+    # THEN the third goes through: deployed once, not failed or queued behind nobody
+    assert outcome["action"] == "started", outcome
+    assert (sends["sent"], sends["conflicts"]) == (3, 2)
+    assert [(r.version, r.status) for r in world.ledger.for_endpoint(ENDPOINT)] == [(1, DeploymentStatus.IN_PROGRESS)]
+    record("DynamoDB TransactionConflict on the endpoint lock", "sent again, deployed once")
+
+
+def test_a_transaction_conflict_that_never_clears_raises_with_nothing_taken(
+    world: DeployWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aws, "pause_before_retry", lambda attempt: None)
+    arn = register_version(world.sagemaker)
+    event = set_approval(world.sagemaker, arn, "Approved")
+    sends = conflict_on_taking_the_lock(times=99)
+    # WHEN every send conflicts
+    with pytest.raises(AwsOperationError, match="TransactionConflict"):
+        invoke("deployer", event)
+    # THEN it gives up after a few sends, holding no lock and having made nothing
+    assert sends["sent"] == 5
+    assert world.ledger.in_progress(ENDPOINT) is None
+    assert world.sagemaker.list_models()["Models"] == []
+    # AND Lambda's retry of the event, once the conflicts clear, deploys it once
+    sends["left"] = 0
+    assert invoke("deployer", event)["action"] == "started"
+    assert len(world.sagemaker.list_models()["Models"]) == 1
+    record("DynamoDB TransactionConflict that never clears", "raised, nothing taken, the retry deployed once")

@@ -26,8 +26,6 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
-import random
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -171,7 +169,7 @@ class AuditTrail(LedgerTableStore):
                 return entry
             if outcome == "duplicate":
                 return None
-            time.sleep(random.uniform(0.005, 0.05) * min(attempt + 1, 5))  # noqa: S311 - jitter, not crypto
+            aws.pause_before_retry(attempt)
         raise RegistryWorkflowError(f"audit trail of {group}: {MAX_ATTEMPTS} concurrent appends in a row lost")
 
     def _append(self, entry: AuditEntry, head_seq: int, key: str) -> str:
@@ -202,7 +200,7 @@ class AuditTrail(LedgerTableStore):
         except ClientError as exc:
             if aws.error_code(exc) != "TransactionCanceledException":
                 raise aws.as_operation_error("dynamodb:TransactWriteItems", exc) from exc
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            reasons = aws.cancellation_reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return "duplicate"
             if not reasons and self._seen(entry.group, key):

@@ -6,7 +6,9 @@ the handlers and the offline twin all reach the same stand-in without code of th
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -98,6 +100,16 @@ def reset_clients() -> None:
     with _lock:
         _session = None
         _clients.clear()
+
+
+def pause_before_retry(attempt: int) -> None:
+    """A short random wait before trying a lost race again (attempt 0, 1, ...): racers spread out."""
+    time.sleep(random.uniform(0.005, 0.05) * min(attempt + 1, 5))  # noqa: S311 - jitter, not crypto
+
+
+def cancellation_reasons(exc: ClientError) -> list[str | None]:
+    """The per-item codes of a cancelled DynamoDB transaction (None where an item was fine)."""
+    return [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
 
 
 def error_code(exc: ClientError) -> str:

@@ -39,11 +39,15 @@ from botocore.exceptions import ClientError
 from registry_workflow import aws
 from registry_workflow.errors import ConfigError, DeploymentConflictError
 from registry_workflow.ledger_table import LEDGER_TABLE_ENV, LedgerTableStore
+from registry_workflow.observability import logger
 
 #: the local twin names tables after their logical id in template.yaml
 DEFAULT_LOCAL_TABLE = "LedgerTable"
 GROUP_INDEX = "by-group"
 LOCK = "LOCK"
+
+#: sends of a transaction cancelled by TransactionConflict alone, before it is an error (ledger._call)
+TRANSACTION_CONFLICT_ATTEMPTS = 5
 
 
 class DeploymentStatus(StrEnum):
@@ -468,20 +472,28 @@ class DeploymentLedger(LedgerTableStore):
 
     @staticmethod
     def _call(operation: str, method: Any, *, reraise_conditional: bool = False, **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except ClientError as exc:
-            code = aws.error_code(exc)
-            if reraise_conditional and code in {
-                "ConditionalCheckFailedException",
-                "TransactionCanceledException",
-            }:
-                reasons = exc.response.get("CancellationReasons") or []
-                if code == "ConditionalCheckFailedException" or any(
-                    r.get("Code") == "ConditionalCheckFailed" for r in reasons
+        """One DynamoDB call; a lost condition raises _ConditionFailed when asked, any other error
+        an AwsOperationError.
+
+        A transaction cancelled only because another transaction touched one of its items at the
+        same moment (TransactionConflict, no condition failed) applied nothing, and botocore does
+        not retry it: it is sent again, a few times, after a random pause. moto never cancels so.
+        """
+        for attempt in range(TRANSACTION_CONFLICT_ATTEMPTS):
+            try:
+                return method(**kwargs)
+            except ClientError as exc:
+                code, reasons = aws.error_code(exc), aws.cancellation_reasons(exc)
+                if reraise_conditional and (
+                    code == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in reasons
                 ):
                     raise _ConditionFailed(aws.error_message(exc)) from None
-            raise aws.as_operation_error(f"dynamodb:{operation}", exc) from exc
+                conflict = code == "TransactionCanceledException" and "TransactionConflict" in reasons
+                if not conflict or attempt + 1 == TRANSACTION_CONFLICT_ATTEMPTS:
+                    raise aws.as_operation_error(f"dynamodb:{operation}", exc) from exc
+                logger.info("transaction conflict: sent again", extra={"operation": operation, "attempt": attempt + 1})
+                aws.pause_before_retry(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 class _ConditionFailed(Exception):
