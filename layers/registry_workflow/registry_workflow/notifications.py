@@ -73,7 +73,13 @@ _ICONS = {
 KINDS = frozenset(_ICONS)
 #: `guard(channel, send)`: runs `send` unless this message already went out on `channel`
 ChannelGuard = Callable[[str, Callable[[], None]], None]
-_ARN_REGION = re.compile(r"^arn:aws[a-z-]*:sagemaker:([a-z0-9-]+):")
+_ARN_REGION = re.compile(r"^arn:(aws[a-z-]*):sagemaker:([a-z0-9-]+):")
+#: the AWS console's domain per partition (template.yaml's ConsoleDomain mapping says the same)
+CONSOLE_DOMAINS = {
+    "aws": "console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,18 @@ class Notification:
 
     @property
     def console_url(self) -> str:
-        """SageMaker console page of the version (the region comes from the ARN when it has one)."""
-        region = region_of(self.package_arn) or self.region
-        home = "console.aws.amazon.com/sagemaker/home"  # no region known: the console picks the user's last
-        if region:
-            home = f"{region}.{home}?region={region}"
+        """SageMaker console page of the version, in its partition's console (region and partition
+        come from the ARN when it has them, else from the caller's region)."""
+        match = _ARN_REGION.match(self.package_arn)
+        region = match.group(2) if match else self.region
+        partition = match.group(1) if match else _partition_of_region(region)
+        domain = CONSOLE_DOMAINS.get(partition, CONSOLE_DOMAINS["aws"])
+        if not region:  # the console picks the user's last region
+            home = f"{domain}/sagemaker/home"
+        elif partition == "aws":
+            home = f"{region}.{domain}/sagemaker/home?region={region}"
+        else:  # China and GovCloud consoles take the region as a parameter only
+            home = f"{domain}/sagemaker/home?region={region}"
         return f"https://{home}#/model-packages/{quote(self.package_arn, safe='')}"
 
 
@@ -270,7 +283,15 @@ def actor_of(described_package: dict[str, Any]) -> str | None:
 
 def region_of(arn: str) -> str | None:
     match = _ARN_REGION.match(arn)
-    return match.group(1) if match else None
+    return match.group(2) if match else None
+
+
+def _partition_of_region(region: str | None) -> str:
+    if region and region.startswith("cn-"):
+        return "aws-cn"
+    if region and region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
 
 
 # --- channels ---------------------------------------------------------------------------------
