@@ -16,7 +16,13 @@ from registry_workflow.local import botocore_models
 # helper modules the test modules import by name (`from deploy_support import ...`) before any
 # `pytest_plugins` line could register them: rewrite their asserts too (pytest warns otherwise)
 pytest.register_assert_rewrite(
-    "deploy_support", "handler_loader", "registry_fixtures", "slack_stub", "twin_process", "workflow_steps"
+    "deploy_support",
+    "handler_loader",
+    "iam_policy",
+    "registry_fixtures",
+    "slack_stub",
+    "twin_process",
+    "workflow_steps",
 )
 
 # every Session of a test process (moto's clients, the twin's, a CLI run in-process) reads each

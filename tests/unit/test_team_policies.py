@@ -3,31 +3,23 @@
 How this is proven: moto's IAM enforcement (server mode, `INITIAL_NO_AUTH_ACTION_COUNT`) checks
 every SageMaker call against the resource "*" (moto computes request ARNs for S3 only), so a
 policy scoped to ARNs denies even the calls it allows there; it cannot tell teams apart. Nor does
-it read any request's condition keys (it passes none to its evaluator, which then counts every
-condition as met): a policy allowing only `sagemaker:ModelLifeCycle:stage` "production" lets a
-"staging" request through there. The rendered policies are therefore evaluated here with moto's
-own statement evaluator (`moto.iam.access_control.IAMPolicyStatement`, the code its enforcement
-runs: Action and Resource wildcards, Deny over Allow), given the ARN AWS authorises each call on
-(Service Authorization Reference: the version `model-package/<group>/<n>`, the group, the S3
-object). Its `*` may also span ARN segments, where AWS's does not: it can only allow more than
-AWS, so every refusal below is a refusal on AWS too.
-
-Conditions are decided here by IAM's documented rules, which moto's evaluator does not follow (it
-knows StringEquals only and counts an absent key as a match): a key absent from the request makes
-a condition false, except for negated operators (StringNot...) and ...IfExists, where it makes it
-true; Null tests presence
+it read any request's condition keys: a policy allowing only `sagemaker:ModelLifeCycle:stage`
+"production" lets a "staging" request through there. The rendered policies are therefore judged
+by the project's own evaluator of IAM's documented rules (tests/iam_policy.py `decide`, the one
+the IAM coverage test of every function's calls uses): Action and Resource wildcards per ARN
+section, Deny over Allow, and conditions by IAM's rules — a key absent from the request makes a
+condition false, except for negated operators and ...IfExists; Null tests presence
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
-An operator this file does not know fails the test rather than pass it.
+A condition key or operator the evaluator does not model never allows.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from typing import Any
 
 import pytest
-from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from iam_policy import Request, decide, listed
 from template_render import ACCOUNT, REGION, Rendered, render
 
 SEED = 'TEAMS="rc algo"\nRC_PROJECTS="fraud-detection anti-money-laundering"\nALGO_PROJECTS="recommendation-engine"\n'
@@ -66,61 +58,13 @@ def allowed(
     region: str = REGION,
     context: dict[str, str] | None = None,
 ) -> bool:
-    """IAM's answer for one identity holding these policies: an Allow, and no Deny.
+    """IAM's answer for one identity holding these policies (tests/iam_policy.py: an Allow, no Deny).
 
     `context`: the request's other condition keys (e.g. ModelLifeCycle's); absent keys are absent.
     """
-    request = {"aws:RequestedRegion": region, **(context or {})}
-    results = [
-        IAMPolicyStatement({k: v for k, v in statement.items() if k != "Condition"}).is_action_permitted(
-            action, resource
-        )
-        for document in documents
-        for statement in _statements(document)
-        if _condition_holds(statement.get("Condition") or {}, request)
-    ]
-    return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
-
-
-def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
-    statements = document["Statement"]
-    return statements if isinstance(statements, list) else [statements]
-
-
-def _condition_holds(condition: dict[str, dict[str, Any]], request: dict[str, str]) -> bool:
-    """Every operator and key of a Condition block, by IAM's rules (module docstring)."""
-    context = {key.lower(): value for key, value in request.items()}  # key names are case-insensitive
-    for operator, keys in condition.items():
-        base, if_exists = operator.removesuffix("IfExists"), operator.endswith("IfExists")
-        for key, expected in keys.items():
-            values = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
-            actual = context.get(key.lower())
-            if base == "Null":
-                holds = (actual is None) == (values == ["true"])
-            elif actual is None:
-                holds = if_exists or "Not" in base
-            else:
-                holds = _compare(base, actual, values)
-            if not holds:
-                return False
-    return True
-
-
-def _compare(operator: str, actual: str, values: list[str]) -> bool:
-    match operator:
-        case "StringEquals":
-            return actual in values
-        case "StringNotEquals":
-            return actual not in values
-        case "StringEqualsIgnoreCase":
-            return actual.lower() in [v.lower() for v in values]
-        case "StringNotEqualsIgnoreCase":
-            return actual.lower() not in [v.lower() for v in values]
-        case "StringLike":
-            return any(fnmatch.fnmatchcase(actual, v) for v in values)
-        case "StringNotLike":
-            return not any(fnmatch.fnmatchcase(actual, v) for v in values)
-    raise AssertionError(f"condition operator {operator} is not evaluated by this test: add it")
+    statements = [statement for document in documents for statement in listed(document["Statement"])]
+    request = Request(action, resource, {"aws:RequestedRegion": region, **(context or {})})
+    return decide(statements, request)[0]
 
 
 def managed(rendered: Rendered, logical_id: str) -> list[dict[str, Any]]:
