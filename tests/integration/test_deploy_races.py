@@ -126,7 +126,7 @@ def test_a_rollback_queued_behind_a_failed_update_is_dropped(
     assert (live.package_arn, live.kind) == (v1, "deploy")
 
 
-def test_a_rejection_that_raced_the_deployers_start_is_rolled_back_by_the_tracker(
+def test_a_rejection_that_raced_the_deployers_start_stops_it_once_it_holds_the_lock(
     world: DeployWorld, deployer: Any, tracker: Any, calls: dict[str, list[dict[str, Any]]]
 ) -> None:
     # GIVEN v1 live; v2's approval has read "Approved" but not yet taken the endpoint's lock
@@ -139,22 +139,21 @@ def test_a_rejection_that_raced_the_deployers_start_is_rolled_back_by_the_tracke
         once(lambda: rejections.append(deployer(set_approval(world.sagemaker, v2, "Rejected")))),
     )
 
-    # WHEN the rejection is handled right then (nothing of v2 in the ledger yet), and v2 deploys
-    assert deployer(approved)["action"] == "started"
-    assert rejections[0]["action"] == "not_live"
-    tracked = tracker(endpoint_event(world.sagemaker))
+    # WHEN the rejection is handled right then (nothing of v2 in the ledger yet)
+    outcome = deployer(approved)
 
-    # THEN the tracker, reading v2 again on success, finds it rejected and rolls back to v1
-    assert (tracked["action"], tracked["version"]) == ("succeeded", 2)
-    assert (tracked["next"]["action"], tracked["next"]["version"]) == ("started", 1)
-    assert tracker(endpoint_event(world.sagemaker))["action"] == "succeeded"
+    # THEN the rejection ended v2's standing (decision 84): the approval's run, reading it again
+    # once it holds the lock, stands down; v2 is never deployed and v1 keeps serving untouched
+    assert rejections[0]["action"] == "not_live"
+    assert outcome["action"] == "superseded", outcome
+    assert calls.get("UpdateEndpoint", []) == []
     assert endpoint_config(world) == config_of(world, 1)
     live = world.ledger.live(ENDPOINT)
     assert live is not None
-    assert (live.package_arn, live.kind) == (v1, "rollback")
+    assert (live.package_arn, live.kind) == (v1, "deploy")
     [v2_record] = records_of(world, v2)
-    assert v2_record.status == DeploymentStatus.ROLLED_BACK
-    assert [u["EndpointConfigName"] for u in calls["UpdateEndpoint"]] == [config_of(world, 2), config_of(world, 1)]
+    assert v2_record.status == DeploymentStatus.SUPERSEDED
+    assert world.ledger.in_progress(ENDPOINT) is None
 
 
 # --- endpoint events older than the deployment ---------------------------------------------------

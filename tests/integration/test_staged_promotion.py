@@ -361,3 +361,24 @@ def test_a_version_set_back_to_pending_and_self_approved_is_not_promoted(
     assert refused["action"] == "promotion_refused"
     assert refused["detail"] == "its approval was withdrawn or refused after the gate admitted it"
     assert staged.ledger.for_endpoint(PRODUCTION) == []
+
+
+def test_a_version_rejected_then_approved_by_its_registrant_is_not_promoted(
+    staged: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    from deploy_support import registrant_client
+
+    # GIVEN v1 live in staging and soaked; a reviewer rejects it (nothing to roll back to: it keeps
+    # serving staging); its registrant approves it herself, and asks for production before the
+    # gate has seen her approval (found in the third adversarial review)
+    arn = live_in_staging(staged, deployer, tracker)
+    soak(staged, STAGING, 31)
+    deployer(set_approval(staged.sagemaker, arn, "Rejected"))
+    registrant_client().update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+
+    refused = deployer(promote(staged, arn))
+
+    # THEN the rejection ended the approval the gate admitted: no promotion
+    assert refused["action"] == "promotion_refused"
+    assert refused["detail"] == "its approval was withdrawn or refused after the gate admitted it"
+    assert staged.ledger.for_endpoint(PRODUCTION) == []

@@ -131,15 +131,24 @@ class Gatekeeper:
             reason=package.get("ApprovalDescription") or None,
         )
 
+    def revoke(self, detail: ModelPackageDetail, package: dict[str, Any]) -> str | None:
+        """The approval the gate admitted (if any) no longer stands as of this change (set back to
+        pending, or rejected): the change's time, or None for a version that does not exist (or
+        not under this ARN), which records nothing."""
+        if package.get("ModelPackageStatus") in (None, "Deleted") or package.get("ModelPackageArn") != detail.arn:
+            return None
+        when = _approved_at(detail, package)
+        self.records.revoke(detail.arn, package.get("CreationTime") or _instant(detail.creation_time), when)
+        return when
+
     def withdraw(self, detail: ModelPackageDetail, package: dict[str, Any]) -> None:
         """The version was set back to pending: an approval the gate admitted no longer stands.
 
         As `record_change`: a version that does not exist (or not under this ARN) records nothing.
         """
-        if package.get("ModelPackageStatus") in (None, "Deleted") or package.get("ModelPackageArn") != detail.arn:
+        when = self.revoke(detail, package)
+        if when is None:
             return
-        when = _approved_at(detail, package)
-        self.records.revoke(detail.arn, package.get("CreationTime") or _instant(detail.creation_time), when)
         changer, same = identity_of(package.get("LastModifiedBy")), _same_change(detail, package)
         if same and changer is not None and changer.is_role_of(self.workflow_roles, detail.arn):
             return  # the gate's own revert of a refused approval: its `refused` entry says so already

@@ -489,6 +489,24 @@ class GateRecords(LedgerTableStore):
             ExpressionAttributeValues={f":f{i}": {"S": value} for i, value in enumerate(fields.values())},
         )
 
+    def withdrawn_at(self, package_arn: str, created: object) -> str | None:
+        """When the version's approval was last withdrawn, if it is withdrawn now (else None)."""
+        item = self._standing_item(package_arn, created)
+        if item is None or _admitted(item):
+            return None
+        return item.get("revoked_at", {}).get("S")
+
+    def admitted_approver(self, package_arn: str, created: object) -> str | None:
+        """Who approved the version by the approval the gate admitted (a Slack user by name), if admitted."""
+        item = self._standing_item(package_arn, created)
+        if item is None or not _admitted(item):
+            return None
+        return item.get("approver", {}).get("S")
+
+    def _standing_item(self, package_arn: str, created: object) -> dict[str, Any] | None:
+        key = _standing_key(package_arn, created)
+        return None if key is None else self._get_item(key["pk"]["S"], key["sk"]["S"])
+
     def standing(self, package_arn: str, created: object) -> Standing:
         """ "admitted" (the gate admitted its approval, not withdrawn since), "withdrawn", or
         "unknown": nothing recorded (a version approved before the gate kept standings; see
@@ -499,8 +517,7 @@ class GateRecords(LedgerTableStore):
         item = self._get_item(key["pk"]["S"], key["sk"]["S"])
         if item is None:
             return "unknown"
-        approved, revoked = item.get("approved_at", {}).get("S"), item.get("revoked_at", {}).get("S")
-        return "admitted" if approved and (revoked is None or revoked < approved) else "withdrawn"
+        return "admitted" if _admitted(item) else "withdrawn"
 
     def approval(self, package_arn: str, approved_at: str) -> ApprovalVerdict | None:
         item = self._get(package_arn, f"APPROVAL#{approved_at}")
@@ -641,6 +658,12 @@ def _about(item: dict[str, Any], created: datetime) -> bool:
 
 def _to_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _admitted(standing: dict[str, Any]) -> bool:
+    """A standing item says admitted: an approval admitted after the last withdrawal (if any)."""
+    approved, revoked = standing.get("approved_at", {}).get("S"), standing.get("revoked_at", {}).get("S")
+    return bool(approved) and (revoked is None or revoked < approved)
 
 
 def _standing_key(package_arn: str, created: object) -> dict[str, dict[str, str]] | None:

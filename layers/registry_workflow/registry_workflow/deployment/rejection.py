@@ -122,6 +122,10 @@ class Rejection:
         ended = self._without_rollback(project, stage, decision, package, trigger)
         if ended is not None:
             return ended
+        if decision.action not in {"queue", "start"}:
+            # "duplicate": a rollback of it is under way already (e.g. started when closing the
+            # deployment it undoes found the version withdrawn): nothing to start twice
+            return outcome_of(decision)
         if decision.action == "queue" and rejected.status != DeploymentStatus.SUCCEEDED:
             logger.info("rejected while being deployed: rollback queued", extra={"endpoint": stage.endpoint})
         return self._service.rollout.carry_out(project, decision, description, notify=False)

@@ -168,12 +168,16 @@ class Rollout:
             record = self.ledger.begin(record)
         except DeploymentConflictError as exc:
             return self._queue(project, record, str(exc), recheck=recheck)
-        if record.kind == "deploy" and self._withdrawn(record):
-            # withdrawn between the queue's check and the lock: the withdrawal's own run read the
-            # ledger before this lock (it saw nothing to undo), so this run must see the withdrawal
+        if record.kind in ("deploy", "rollback") and self._withdrawn(record):
+            # withdrawn between the queue's (or the rollback target's) check and the lock: the
+            # withdrawal's own run read the ledger before this lock (it saw nothing to undo), so
+            # this run must see the withdrawal
             why = "its approval was withdrawn or refused after the gate admitted it"
             self.ledger.finish(record, DeploymentStatus.SUPERSEDED, why)
             logger.info("approval withdrawn before the deployment began", extra={"deployment_id": record.deployment_id})
+            if record.kind == "rollback":  # the rejection is planned again: the next target, or none
+                rejected = self.endpoints.describe_package(record.previous_package_arn or "")
+                return self._service.rejection.reject(project, rejected, f"replanned:{record.deployment_id}", stage)
             outcome = Outcome("superseded", record.deployment_id, record.version, why, stage=stage.label)
             return then(outcome, self.start_if_idle(project, stage) if recheck else None)
         return self._apply_started(project, record, description, recheck=recheck)
@@ -321,7 +325,9 @@ class Rollout:
             model_name="",
             endpoint_config_name="",
             strategy=stage.deploy.strategy,
-            approver=actor_of(package),
+            # who the gate admitted (a Slack approval names the Slack user, not the chat function's role)
+            approver=self._service.standing.records.admitted_approver(arn, package.get("CreationTime"))
+            or actor_of(package),
             approval_description=package.get("ApprovalDescription"),
             package_created=package_created_of(package),
             stage=stage.label or None,

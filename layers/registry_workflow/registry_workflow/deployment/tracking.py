@@ -201,6 +201,16 @@ class Tracking:
             follow_up = None
             if package.get("ModelApprovalStatus") == REJECTED:
                 follow_up = self._service.rejection.roll_back_rejected(project, stage, record, package)
+            elif withdrawn_at := self._service.standing.records.withdrawn_at(
+                record.package_arn, package.get("CreationTime")
+            ):
+                # its approval was withdrawn (or refused) while it was deployed: a withdrawal seen
+                # then could only plan the undo for when it is live (no target yet); it is now
+                follow_up = self._service.rejection.undo_withdrawn(
+                    project, package, withdrawn_at, f"closed:{record.deployment_id}"
+                )
+                if follow_up.action == "withdrawn":  # it started before the withdrawal: it stays
+                    follow_up = None
             return Outcome("succeeded", record.deployment_id, record.version, next=follow_up, stage=stage.label)
 
         if not self.ledger.finish(record, DeploymentStatus.FAILED, reason):

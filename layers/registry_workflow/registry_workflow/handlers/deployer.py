@@ -88,6 +88,11 @@ def _process(
     gate = Gatekeeper.from_env(service.sagemaker)
     package = service.describe_package(detail.arn)
     gate.record_change(detail, package)
+    if detail.approval_status == REJECTED and not detail.promotion_asked:
+        # a rejection ends the approval the gate admitted, even one overtaken by a new approval:
+        # that one stands only once the gate admits it (a self-approval after a rejection must not
+        # ride on the approval the rejection ended while its own event is on its way)
+        gate.revoke(detail, package)
     if detail.approval_status == PENDING and not detail.promotion_asked:
         # set back to pending: an approval the gate admitted no longer stands; queued deployments
         # of the version are dropped when their turn comes (deployment/standing.py), and one
