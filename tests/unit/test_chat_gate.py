@@ -118,3 +118,82 @@ def test_a_decision_on_the_versions_first_pending_state_is_its_own() -> None:
     # the pending state a decision names is the version's LastModifiedTime: at creation, equal to it
     described = package() | {"CreationTime": datetime(2026, 1, 1, 11, tzinfo=UTC)}
     assert judge_chat_approval(described, decision(), POLICY, "rc", event_last_modified=AT).allowed
+
+
+# --- a Slack user is one person: every entry naming them counts (decision 86) ----------------------
+
+BOB = "arn:aws:sts::123456789012:assumed-role/DataScience/bob"
+CI_JOB = "arn:aws:sts::123456789012:assumed-role/CI/job-42"
+
+
+def approval(slack_approvers: dict[str, list[Any]]) -> ApprovalPolicy:
+    return ApprovalPolicy.model_validate({"slack": True, "slack_approvers": slack_approvers})
+
+
+def judged(policy: ApprovalPolicy, created_by: dict[str, Any], user: str = "U0ALICE") -> str | None:
+    described = package() | {"CreatedBy": created_by}
+    return judge_chat_approval(described, decision(user), policy, "rc", event_last_modified=AT).refusal
+
+
+def test_every_entry_of_a_slack_user_in_the_team_counts_not_only_the_first() -> None:
+    # GIVEN alice listed twice for rc (config refuses it; the gate must not depend on that), the CI
+    # session she registered with only in her second entry
+    policy = approval(
+        {
+            "rc": [
+                {"user": "U0ALICE", "iam": ["arn:aws:iam::123456789012:user/alice"]},
+                {"user": "U0ALICE", "iam": [CI_JOB]},
+            ]
+        }
+    )
+    # THEN her Slack approval of her own version is a self-approval
+    assert judged(policy, {"IamIdentity": {"Arn": CI_JOB}}) == "self_approval"
+
+
+def test_her_identities_under_another_team_make_her_the_registrant() -> None:
+    # GIVEN alice approves for rc; the CI session she registers with is listed under her algo entry
+    policy = approval(
+        {
+            "rc": [{"user": "U0ALICE", "iam": ["arn:aws:sts::*:assumed-role/*/alice"]}],
+            "algo": [{"user": "U0ALICE", "iam": ["arn:aws:sts::*:assumed-role/CI/*"]}],
+        }
+    )
+    assert judged(policy, {"IamIdentity": {"Arn": CI_JOB}}) == "self_approval"
+    # and a person tied to IAM only under another team is tied: bob's version is hers to approve
+    tied_elsewhere = approval(
+        {"rc": ["U0ALICE"], "algo": [{"user": "U0ALICE", "iam": ["arn:aws:sts::*:assumed-role/*/alice"]}]}
+    )
+    assert judged(tied_elsewhere, {"IamIdentity": {"Arn": BOB}}) is None
+    # listed under another team only, she still approves nothing for rc
+    other = approval({"rc": ["U0BOB"], "algo": [{"user": "U0ALICE", "iam": [BOB]}]})
+    assert judged(other, {"IamIdentity": {"Arn": BOB}}) == "not_an_approver"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "source_identity", "refusal"),
+    [
+        ("arn:aws:sts::*:assumed-role/*/alice", "alice", "self_approval"),  # her session name is her
+        ("arn:aws:iam::123456789012:user/alice", "alice", "self_approval"),  # her IAM user's name is her
+        ("arn:aws:sts::*:assumed-role/*/alice*", "alice@corp.example", "self_approval"),
+        ("arn:aws:sts::*:assumed-role/*/alice", "bob", None),  # another person through the same CI role
+        ("arn:aws:sts::*:assumed-role/DataScience/*", "alice", None),  # names no person: ARNs decide
+    ],
+)
+def test_the_registrants_source_identity_is_compared_with_the_person_her_entry_names(
+    pattern: str, source_identity: str, refusal: str | None
+) -> None:
+    # GIVEN a version registered through a CI role's session that carries the person as SourceIdentity
+    policy = approval({"rc": [{"user": "U0ALICE", "iam": [pattern]}]})
+    created_by = {"IamIdentity": {"Arn": CI_JOB, "SourceIdentity": source_identity}}
+    assert judged(policy, created_by) == refusal
+
+
+def test_a_registrant_known_by_no_kind_her_entry_carries_is_unprovable_not_admitted() -> None:
+    policy = approval({"rc": [{"user": "U0ALICE", "iam": ["arn:aws:sts::*:assumed-role/*/alice"]}]})
+    # a Studio user profile alone: no ARN, no SourceIdentity to compare with hers
+    studio = {"UserProfileName": "alice", "DomainId": "d-1"}
+    assert judged(policy, studio) == "unknown_registrant"
+    # with a SourceIdentity that is not the person her entry names: another person
+    assert judged(policy, studio | {"IamIdentity": {"SourceIdentity": "bob"}}) is None
+    # with her own ARN: her, as before
+    assert judged(policy, studio | {"IamIdentity": {"Arn": ALICE}}) == "self_approval"

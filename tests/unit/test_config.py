@@ -335,3 +335,34 @@ def test_the_shipped_policy_is_valid_and_gates_every_project() -> None:
     for project in load_config("config").projects:
         rules = project.policy.validation
         assert rules.min or rules.max or rules.max_regression, project.group_name
+
+
+def test_a_slack_user_listed_twice_for_one_team_is_refused_and_one_person_may_serve_two_teams() -> None:
+    # GIVEN alice listed twice for rc, each entry with some of her identities (decision 86)
+    twice = (
+        "[defaults.validation]\nmin = {}\n\n[defaults.approval.slack_approvers]\nrc = [\n"
+        '  { user = "U0ALICE", iam = ["arn:aws:iam::123456789012:user/alice"] },\n'
+        '  { user = "U0ALICE", iam = ["arn:aws:sts::123456789012:assumed-role/CI/alice"] },\n'
+        '  "U0BOB",\n]\n'
+    )
+    # THEN the config names the team, the user and the line: the gate must read one entry per person
+    assert errors_of(ONE_TEAM, twice) == [
+        'policy.toml:5: defaults.approval.slack_approvers.rc: lists Slack user "U0ALICE" 2 times for team "rc": '
+        'a person is one entry; put all of their IAM identities in one { user = "U0ALICE", iam = [...] }'
+    ]
+    # and in a project's own table, at its line
+    override = (
+        '[defaults.validation]\nmin = {}\n\n[projects."rc-a".approval.slack_approvers]\nrc = ["U0BOB", "U0BOB"]\n'
+    )
+    assert errors_of(ONE_TEAM, override) == [
+        'policy.toml:5: projects.rc-a.approval.slack_approvers.rc: lists Slack user "U0BOB" 2 times for team "rc": '
+        'a person is one entry; put all of their IAM identities in one { user = "U0BOB", iam = [...] }'
+    ]
+    # one person approving for two teams is two entries, one per team: allowed
+    both = (
+        '[defaults.validation]\nmin = {}\n\n[defaults.approval.slack_approvers]\nrc = ["U0ALICE"]\nalgo = ["U0ALICE"]\n'
+    )
+    config = parse_config(SEED, both)
+    project = config.project_for_group("algo-recommendation-engine")
+    assert project is not None
+    assert [a.user for a in project.policy.approval.slack_approvers["algo"]] == ["U0ALICE"]

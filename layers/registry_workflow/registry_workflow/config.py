@@ -538,7 +538,9 @@ def _check_slack_approvals(
     policy_source: str,
     problems: _Problems,
 ) -> None:
-    """`approval.slack_approvers` names configured teams; `approval.slack = true` needs someone to click."""
+    """`approval.slack_approvers` names configured teams, each Slack user once per team (a person is one
+    entry: the gate reads all of their IAM identities from it); `approval.slack = true` needs someone to click.
+    One person listed under two teams approves for both."""
     approval, group = project.policy.approval, project.group_name
     written = tables["projects"].get(group, {})
 
@@ -554,6 +556,18 @@ def _check_slack_approvals(
                 ".".join(path),
                 team,
                 f'team "{team}" is not in TEAMS{hint} (teams: {", ".join(teams) or "none"})',
+                policy_source,
+                _line_of(lines, path),
+            )
+    for team, approvers in approval.slack_approvers.items():
+        users = [approver.user for approver in approvers]
+        for user in dict.fromkeys(u for u in users if users.count(u) > 1):
+            path = where("slack_approvers", team)
+            problems.add(
+                ".".join(path),
+                user,
+                f'lists Slack user "{user}" {users.count(user)} times for team "{team}": a person is one entry; '
+                f'put all of their IAM identities in one {{ user = "{user}", iam = [...] }}',
                 policy_source,
                 _line_of(lines, path),
             )

@@ -255,7 +255,8 @@ def judge_chat_approval(
 
     The role is only the messenger: the person is the Slack user of the latest chat decision on
     this version, who must still be one of the team's `slack_approvers` (with `approval.slack` on)
-    and, where config ties them to IAM identities, must not be the version's registrant.
+    and, where config ties them to IAM identities (of every entry naming them, under any team), must
+    not be the version's registrant (`_registered_by`).
     """
     registrant = identity_of(package.get("CreatedBy"))
     registrant_name = str(registrant) if registrant else None
@@ -274,15 +275,17 @@ def judge_chat_approval(
             registrant_name, None, "unknown_approver", "approved by the Slack function with no Slack decision on record"
         )
     approver = decision.who
-    person = next((a for a in policy.slack_approvers.get(team, []) if a.user == decision.slack_user), None)
-    if not policy.slack or person is None:
+    listed = any(a.user == decision.slack_user for a in policy.slack_approvers.get(team, []))
+    if not policy.slack or not listed:
         return ApprovalVerdict(
             registrant_name, approver, "not_an_approver", f"{approver} is not an approver for {team}"
         )
     if policy.distinct_approver:
         # four eyes as for any approval: provable only when config ties the Slack user to the IAM
-        # identities they register with, and the registrant is known
-        if not person.iam:
+        # identities they register with, and the registrant is known. A person is one person: the
+        # identities of every entry naming the Slack user count, under any team
+        identities = _slack_identities(policy, decision.slack_user)
+        if not identities:
             return ApprovalVerdict(
                 registrant_name,
                 approver,
@@ -297,11 +300,57 @@ def judge_chat_approval(
                 "unknown_registrant",
                 "registered by an unknown identity: four eyes unprovable",
             )
-        if _allowed(registrant, person.iam):
+        same = _registered_by(registrant, identities)
+        if same is None:
+            return ApprovalVerdict(
+                registrant_name,
+                approver,
+                "unknown_registrant",
+                f"the registrant ({registrant}) and {approver}'s IAM identities have no kind of identifier in "
+                "common: four eyes unprovable",
+            )
+        if same:
             return ApprovalVerdict(
                 registrant_name, approver, "self_approval", f"approved by its own registrant ({approver})"
             )
     return ApprovalVerdict(registrant_name, approver)
+
+
+def _slack_identities(policy: ApprovalPolicy, slack_user: str) -> list[str]:
+    """The IAM identity patterns of a Slack user: of every entry naming them, under every team."""
+    return list(
+        dict.fromkeys(
+            pattern
+            for entries in policy.slack_approvers.values()
+            for a in entries
+            if a.user == slack_user
+            for pattern in a.iam
+        )
+    )
+
+
+#: an IAM identity pattern's last part, which names a person: an assumed role's session name (identity
+#: providers set it to the user) or an IAM user's name
+_NAMED = re.compile(r"^arn:[^:]*:(?:sts::[^:]*:assumed-role/[^/]+|iam::[^:]*:user(?:/[^/]+)*)/([^/]+)$")
+
+
+def _registered_by(registrant: Identity, patterns: list[str]) -> bool | None:
+    """Did one of the IAM identities `patterns` register the version? None when that cannot be told.
+
+    Kind with kind, as `same_person`, with any match deciding (these are all one person's): the
+    registrant's `SourceIdentity` against the person each pattern names (a session or user name that is
+    not wildcards only), its ARN (or its session's role ARN) against the patterns. A registrant with
+    neither kind the patterns carry (a Studio profile alone) is unprovable.
+    """
+    names = [m.group(1) for m in map(_NAMED.match, patterns) if m and m.group(1).strip("*?")]
+    source = registrant.source_identity
+    if source and any(fnmatch.fnmatchcase(source, name) for name in names):
+        return True
+    if _allowed(registrant, patterns):
+        return True
+    if registrant.arn or (source and names):
+        return False
+    return None
 
 
 def _allowed(approver: Identity, patterns: list[str]) -> bool:
