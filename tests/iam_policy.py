@@ -370,6 +370,9 @@ def decide(statements: list[dict[str, Any]], request: Request) -> tuple[bool, st
         if not (_action_matches(statement, request.action) and _resource_matches(statement, request.resource)):
             continue
         ok, why = _conditions_hold(statement.get("Condition") or {}, request.context)
+        if not ok and statement["Effect"] == "Deny" and "not modelled" in why:
+            # a Deny this module cannot evaluate may apply: never allow by not knowing
+            return False, f"{statement.get('Sid', 'a statement')} may deny: {why}"
         if not ok:
             reasons.append(f"{statement.get('Sid', 'a statement')}: {why}")
             continue

@@ -324,5 +324,10 @@ def test_the_evaluator_follows_iam_on_deny_and_unknown_condition_keys() -> None:
     allowed, why = decide([unknown], request)
     assert not allowed
     assert "aws:PrincipalTag/team is not modelled" in why
+    # a Deny whose condition it cannot evaluate may apply: never allowed by not knowing
+    unknown_deny = {**deny, "Condition": {"StringEquals": {"aws:PrincipalTag/team": "rc"}}}
+    allowed, why = decide([allow, unknown_deny], request)
+    assert not allowed
+    assert "may deny" in why
     # IAM actions are case-insensitive
     assert decide([{**allow, "Action": "SageMaker:updatemodelpackage"}], request)[0]

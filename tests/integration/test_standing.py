@@ -445,3 +445,38 @@ def test_a_slack_approval_names_the_slack_user_as_the_deployments_approver(
     deploying = [e for e in AuditTrail(world.ledger.table_name).entries(GROUP) if e.kind == "deploying"]
     assert deploying, "no deploying entry"
     assert "U0REVIEWER" in str((deploying[-1].details or {}).get("approver")), deploying[-1]
+
+
+def test_an_undo_whose_rollback_target_is_withdrawn_at_the_lock_goes_to_the_next_target(
+    world: DeployWorld, deployer: Any, tracker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry_workflow.deployment import DeploymentService
+    from registry_workflow.handlers.intake import managed_project
+    from registry_workflow.ledger import DeploymentLedger
+
+    # GIVEN v1, v2, v3 live in turn; v3 set back to pending (a withdrawal's undo is forced: v3 is
+    # not Rejected), and v2 withdrawn by a concurrent run just before the rollback to it takes the lock
+    v1 = live_version(world, deployer, tracker)
+    v2 = live_version(world, deployer, tracker)
+    v3 = live_version(world, deployer, tracker)
+    world.sagemaker.update_model_package(ModelPackageArn=v3, ModelApprovalStatus="PendingManualApproval")
+    begin = DeploymentLedger.begin
+    withdrawn: list[Any] = []
+
+    def withdraw_first(self: DeploymentLedger, record: Any) -> Any:
+        if record.kind == "rollback" and not withdrawn:
+            withdrawn.append(deployer(set_approval(world.sagemaker, v2, "PendingManualApproval")))
+        return begin(self, record)
+
+    monkeypatch.setattr(DeploymentLedger, "begin", withdraw_first)
+    package = world.sagemaker.describe_model_package(ModelPackageName=v3)
+
+    # WHEN the undo runs
+    DeploymentService.from_env().rejection.reject(managed_project(GROUP), package, "withdrawn:t", force=True)
+
+    # THEN the rollback to v2 is dropped and the undo, planned again (still forced), goes to v1
+    rollbacks = [(r.version, r.status) for r in world.ledger.for_endpoint(ENDPOINT) if r.kind == "rollback"]
+    assert (2, "superseded") in rollbacks, rollbacks
+    inflight = world.ledger.in_progress(ENDPOINT) or world.ledger.live(ENDPOINT)
+    assert inflight is not None
+    assert inflight.package_arn == v1, rollbacks

@@ -137,6 +137,8 @@ class Gatekeeper:
         not under this ARN), which records nothing."""
         if package.get("ModelPackageStatus") in (None, "Deleted") or package.get("ModelPackageArn") != detail.arn:
             return None
+        if not detail.last_modified_time and not _same_change(detail, package):
+            return None  # no time of its own: the description's may be a later, admitted approval's
         when = _approved_at(detail, package)
         self.records.revoke(detail.arn, package.get("CreationTime") or _instant(detail.creation_time), when)
         return when

@@ -108,7 +108,7 @@ def pause_before_retry(attempt: int) -> None:
 
 
 def cancellation_reasons(exc: ClientError) -> list[str | None]:
-    """The per-item codes of a cancelled DynamoDB transaction (None where an item was fine)."""
+    """The per-item codes of a cancelled DynamoDB transaction (DynamoDB says "None" where an item was fine)."""
     return [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
 
 

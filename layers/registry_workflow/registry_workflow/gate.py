@@ -550,7 +550,8 @@ class GateRecords(LedgerTableStore):
         item = self._standing_item(package_arn, created)
         if item is None or not _admitted(item):
             return None
-        return item.get("approver", {}).get("S")
+        approver = item.get("approver", {}).get("S")
+        return None if approver in (None, "", "unknown") else approver
 
     def _standing_item(self, package_arn: str, created: object) -> dict[str, Any] | None:
         key = _standing_key(package_arn, created)

@@ -488,7 +488,9 @@ class DeploymentLedger(LedgerTableStore):
                     code == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in reasons
                 ):
                     raise _ConditionFailed(aws.error_message(exc)) from None
-                conflict = code == "TransactionCanceledException" and "TransactionConflict" in reasons
+                conflict = code == "TransactionCanceledException" and set(reasons) - {None, "None"} == {
+                    "TransactionConflict"
+                }
                 if not conflict or attempt + 1 == TRANSACTION_CONFLICT_ATTEMPTS:
                     raise aws.as_operation_error(f"dynamodb:{operation}", exc) from exc
                 logger.info("transaction conflict: sent again", extra={"operation": operation, "attempt": attempt + 1})

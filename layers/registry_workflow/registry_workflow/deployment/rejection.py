@@ -277,6 +277,17 @@ class Rejection:
             stage=stage.label or None,
         )
 
+    def replan(self, project: Project, rollback: Deployment, stage: Stage | None = None) -> Outcome:
+        """A rollback whose target no longer stands was dropped: undo what it undid again, with the
+        next target or what the project does without one. Forced unless the undone version stands
+        again: a withdrawal's undo rolls back a version that is not Rejected (decision 84)."""
+        undone = self.endpoints.describe_package(rollback.previous_package_arn or "")
+        stands = undone.get("ModelApprovalStatus") == APPROVED and (
+            self._service.standing.records.standing(undone.get("ModelPackageArn") or "", undone.get("CreationTime"))
+            == "admitted"
+        )
+        return self.reject(project, undone, f"replanned:{rollback.deployment_id}", stage, force=not stands)
+
     def still_approved(self, project: Project, candidate: Deployment) -> bool:
         """A rollback target must still be approved, its approval not withdrawn since the gate
         admitted it, and the same version (not a recreated group's)."""

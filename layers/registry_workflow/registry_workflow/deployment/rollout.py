@@ -55,7 +55,7 @@ class Rollout:
         An approval goes to the project's first stage; later stages take a version by promotion.
         """
         stage = stage or project.stages[0]
-        record = self._record(project, stage, package, trigger)
+        record = self._record(project, stage, package, trigger, promotion=not stage.is_first)
         deployable = is_deployable(package, None if stage.is_first else stage.name)
         state = self.ledger.snapshot(stage.endpoint)  # one read for the record, the lock and what is live
         decision = decisions.on_approval(state, record, deployable=deployable, lock_checked=False)
@@ -108,8 +108,7 @@ class Rollout:
             # its target was fine when the rollback was queued, and is not now (withdrawn, rejected):
             # the rejection is planned again, with the next target or what the project does without one
             self._supersede_queued(project, chosen, "the rollback target's approval no longer stands")
-            rejected = self.endpoints.describe_package(chosen.previous_package_arn or "")
-            return self._service.rejection.reject(project, rejected, f"replanned:{chosen.deployment_id}", stage)
+            return self._service.rejection.replan(project, chosen, stage)
         return self._start(project, chosen, description, recheck=recheck)
 
     def _why_not_now(self, project: Project, record: Deployment, stage_name: str | None) -> str | None:
@@ -175,10 +174,9 @@ class Rollout:
             why = "its approval was withdrawn or refused after the gate admitted it"
             self.ledger.finish(record, DeploymentStatus.SUPERSEDED, why)
             logger.info("approval withdrawn before the deployment began", extra={"deployment_id": record.deployment_id})
-            if record.kind == "rollback":  # the rejection is planned again: the next target, or none
-                rejected = self.endpoints.describe_package(record.previous_package_arn or "")
-                return self._service.rejection.reject(project, rejected, f"replanned:{record.deployment_id}", stage)
             outcome = Outcome("superseded", record.deployment_id, record.version, why, stage=stage.label)
+            if record.kind == "rollback":  # the rejection is planned again: the next target, or none
+                outcome = then(outcome, self._service.rejection.replan(project, record, stage))
             return then(outcome, self.start_if_idle(project, stage) if recheck else None)
         return self._apply_started(project, record, description, recheck=recheck)
 
@@ -314,8 +312,14 @@ class Rollout:
 
     # --- what a deployment is --------------------------------------------------------------
 
-    def _record(self, project: Project, stage: Stage, package: dict[str, Any], trigger: str) -> Deployment:
+    def _record(
+        self, project: Project, stage: Stage, package: dict[str, Any], trigger: str, *, promotion: bool = False
+    ) -> Deployment:
+        """The deployment of `package` to `stage`; its approver is who the gate admitted (a Slack
+        approval names the Slack user, not the chat function's role), or for a promotion who asked."""
         arn, version = package["ModelPackageArn"], int(package.get("ModelPackageVersion") or 0)
+        records = self._service.standing.records
+        admitted = None if promotion else records.admitted_approver(arn, package.get("CreationTime"))
         record = Deployment(
             deployment_id=deployment_id_for(stage.endpoint, arn, trigger),
             endpoint=stage.endpoint,
@@ -325,9 +329,7 @@ class Rollout:
             model_name="",
             endpoint_config_name="",
             strategy=stage.deploy.strategy,
-            # who the gate admitted (a Slack approval names the Slack user, not the chat function's role)
-            approver=self._service.standing.records.admitted_approver(arn, package.get("CreationTime"))
-            or actor_of(package),
+            approver=admitted or actor_of(package),
             approval_description=package.get("ApprovalDescription"),
             package_created=package_created_of(package),
             stage=stage.label or None,
