@@ -462,3 +462,60 @@ def test_an_undo_whose_rollback_target_is_withdrawn_at_the_lock_goes_to_the_next
     inflight = world.ledger.in_progress(ENDPOINT) or world.ledger.live(ENDPOINT)
     assert inflight is not None
     assert inflight.package_arn == v1, rollbacks
+
+
+# --- fourth review: a rejection overtaken before its event came is still carried out --------------
+
+
+@pytest.mark.parametrize(
+    ("then", "order"),
+    [("self-approved", "rejection-first"), ("self-approved", "rejection-last"), ("set-back", "rejection-first")],
+)
+def test_a_rejection_overtaken_before_its_event_came_still_rolls_back(
+    world: DeployWorld, deployer: Any, tracker: Any, then: str, order: str
+) -> None:
+    # GIVEN v1 then v2 live; a reviewer rejects v2, and seconds later (before the deployer saw the
+    # rejection) its registrant approves it herself, or someone sets it back to pending
+    v1 = live_version(world, deployer, tracker)
+    v2 = live_version(world, deployer, tracker)
+    rejection = set_approval(world.sagemaker, v2, "Rejected")
+    if then == "self-approved":
+        registrant_client().update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved")
+    else:
+        world.sagemaker.update_model_package(ModelPackageArn=v2, ModelApprovalStatus="PendingManualApproval")
+    overtaking = approval_event(world.sagemaker, v2)
+
+    # WHEN the deployer sees both events, in either order
+    events = [rejection, overtaking] if order == "rejection-first" else [overtaking, rejection]
+    for event in events:
+        deployer(event)
+    tracker(endpoint_event(world.sagemaker))
+
+    # THEN the rejection is carried out: v2 no longer serves, v1 does again
+    live = world.ledger.live(ENDPOINT)
+    assert live is not None
+    assert (live.kind, live.package_arn) == ("rollback", v1), [
+        (r.kind, r.version, r.status) for r in world.ledger.for_endpoint(ENDPOINT)
+    ]
+
+
+def test_a_rejection_overtaken_by_a_second_persons_approval_leaves_the_version_live(
+    world: DeployWorld, deployer: Any, tracker: Any
+) -> None:
+    # GIVEN v1 then v2 live; a reviewer rejects v2, then another reviewer approves it again
+    v1 = live_version(world, deployer, tracker)
+    v2 = live_version(world, deployer, tracker)
+    rejection = set_approval(world.sagemaker, v2, "Rejected")
+    role_client("Reviewer2", "bob").update_model_package(ModelPackageArn=v2, ModelApprovalStatus="Approved")
+    approval = approval_event(world.sagemaker, v2)
+
+    # WHEN the approval's event comes first (admitted), then the rejection's, late
+    deployer(approval)
+    late = deployer(rejection)
+
+    # THEN the late rejection changes nothing: the approval after it stands
+    assert late["action"] == "stale", late
+    live = world.ledger.live(ENDPOINT)
+    assert live is not None
+    assert live.package_arn == v2
+    assert v1 != v2

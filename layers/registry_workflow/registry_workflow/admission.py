@@ -143,17 +143,18 @@ class Gatekeeper:
         self.records.revoke(detail.arn, package.get("CreationTime") or _instant(detail.creation_time), when)
         return when
 
-    def withdraw(self, detail: ModelPackageDetail, package: dict[str, Any]) -> None:
+    def withdraw(self, detail: ModelPackageDetail, package: dict[str, Any]) -> str | None:
         """The version was set back to pending: an approval the gate admitted no longer stands.
 
         As `record_change`: a version that does not exist (or not under this ARN) records nothing.
+        Returns the time the standing was revoked at (None: nothing recorded).
         """
         when = self.revoke(detail, package)
         if when is None:
-            return
+            return None
         changer, same = identity_of(package.get("LastModifiedBy")), _same_change(detail, package)
         if same and changer is not None and changer.is_role_of(self.workflow_roles, detail.arn):
-            return  # the gate's own revert of a refused approval: its `refused` entry says so already
+            return when  # the gate's own revert of a refused approval: its `refused` entry says so already
         self.trail.record(
             detail.group_name,
             "withdrawn",
@@ -165,6 +166,7 @@ class Gatekeeper:
             created=created_of(detail, package),
             reason=package.get("ApprovalDescription") or None,
         )
+        return when
 
     def record_promotion(self, detail: ModelPackageDetail, package: dict[str, Any]) -> None:
         """A promotion asked (`ModelLifeCycle` → a stage, Approved): who asked, for which stage."""

@@ -73,9 +73,13 @@ class Rejection:
         assert rejected is not None
         return self._roll_back(project, stage, state, rejected, package, f"rollback:{arn}:{trigger}")
 
-    def reject_everywhere(self, project: Project, package: dict[str, Any], trigger: str) -> Outcome:
-        """A rejection in every stage (the last first): each rolls back where the version is live."""
-        outcomes = [self.reject(project, package, trigger, stage) for stage in reversed(project.stages)]
+    def reject_everywhere(
+        self, project: Project, package: dict[str, Any], trigger: str, *, force: bool = False
+    ) -> Outcome:
+        """A rejection in every stage (the last first): each rolls back where the version is live.
+
+        `force`: carried out though the version is no longer `Rejected` (see `reject`)."""
+        outcomes = [self.reject(project, package, trigger, stage, force=force) for stage in reversed(project.stages)]
         result = chained(outcomes)
         assert result is not None  # a project has at least one stage
         return result

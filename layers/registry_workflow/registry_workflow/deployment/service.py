@@ -140,9 +140,11 @@ class DeploymentService:
         """A rejection: roll `stage`'s endpoint back if the rejected version is live or being deployed there."""
         return self.rejection.reject(project, package, trigger, stage)
 
-    def reject_everywhere(self, project: Project, package: dict[str, Any], trigger: str) -> Outcome:
+    def reject_everywhere(
+        self, project: Project, package: dict[str, Any], trigger: str, *, force: bool = False
+    ) -> Outcome:
         """A rejection in every stage (the last first): each rolls back where the version is live."""
-        return self.rejection.reject_everywhere(project, package, trigger)
+        return self.rejection.reject_everywhere(project, package, trigger, force=force)
 
     def undo_withdrawn(self, project: Project, package: dict[str, Any], withdrawn_at: str, trigger: str) -> Outcome:
         """An approval withdrawn at `withdrawn_at`: undo deployments of the version started since."""

@@ -74,10 +74,16 @@ def _promote(
 
 
 def _undo_withdrawn(
-    service: DeploymentService, project: Project, detail: ModelPackageDetail, package: dict[str, Any], trigger: str
+    service: DeploymentService,
+    project: Project,
+    detail: ModelPackageDetail,
+    package: dict[str, Any],
+    trigger: str,
+    when: str | None = None,
 ) -> Outcome:
-    """Undo deployments of the version (`package`, as described) started at or after this change."""
-    return service.undo_withdrawn(project, package, detail.last_modified_time or "", trigger)
+    """Undo deployments of the version (`package`, as described) started at or after this change
+    (`when`: the time the standing was revoked at, else the event's)."""
+    return service.undo_withdrawn(project, package, when or detail.last_modified_time or "", trigger)
 
 
 def _process(
@@ -88,19 +94,21 @@ def _process(
     gate = Gatekeeper.from_env(service.sagemaker)
     package = service.describe_package(detail.arn)
     gate.record_change(detail, package)
+    rejected_at = None
     if detail.approval_status == REJECTED and not detail.promotion_asked:
         # a rejection ends the approval the gate admitted, even one overtaken by a new approval:
         # that one stands only once the gate admits it (a self-approval after a rejection must not
-        # ride on the approval the rejection ended while its own event is on its way)
-        gate.revoke(detail, package)
+        # ride on the approval the rejection ended while its own event is on its way). None: the
+        # version does not exist (or not under this ARN)
+        rejected_at = gate.revoke(detail, package)
     if detail.approval_status == PENDING and not detail.promotion_asked:
         # set back to pending: an approval the gate admitted no longer stands; queued deployments
         # of the version are dropped when their turn comes (deployment/standing.py), and one
         # started on it since is undone
-        gate.withdraw(detail, package)
+        when = gate.withdraw(detail, package)
         if not project.policy.deploy.enabled:
             return Outcome("withdrawn", version=detail.version, detail="approval withdrawn").as_dict()
-        return _undo_withdrawn(service, project, detail, package, trigger).as_dict()
+        return _undo_withdrawn(service, project, detail, package, trigger, when).as_dict()
     if not project.policy.deploy.enabled:
         return ignored("deploy disabled for this project")
     status = package.get("ModelApprovalStatus")
@@ -123,9 +131,15 @@ def _process(
             # one call approved it and asked for a later stage: it goes to the first stage now, and
             # the promotion is judged (refused: not live there yet) so it is never left pending
             outcome = replace(outcome, next=_promote(service, gate, project, detail, package, key))
+    elif rejected_at is not None and gate.records.standing(detail.arn, package.get("CreationTime")) != "admitted":
+        # a rejection overtaken by another change (a self-approval the gate refuses, a set-back to
+        # pending) before this event came: no approval admitted since, so the rejection is carried
+        # out as if it were still the version's status. A second person's approval admitted later
+        # deploys the version again by its own event (decision 87)
+        outcome = service.reject_everywhere(project, package, trigger, force=True)
     else:
-        # a rejection overtaken by a new approval (its own event follows), or nothing to act on:
-        # the gate is never applied to an approval this event did not announce
+        # a rejection overtaken by an approval the gate admitted since, or nothing to act on: the
+        # gate is never applied to an approval this event did not announce
         outcome = Outcome("stale", version=detail.version, detail=f"the version is {status} now")
     logger.info("approval processed", extra=outcome.as_dict())
     return outcome.as_dict()
