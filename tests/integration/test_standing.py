@@ -398,27 +398,35 @@ def test_a_rollback_whose_target_is_withdrawn_while_it_takes_the_lock_is_planned
     assert world.ledger.in_progress(ENDPOINT) is None
 
 
+SLACK_POLICY = (
+    '\n[projects."rc-fraud-detection".approval]\nslack = true\n\n[defaults.approval.slack_approvers]\n'
+    'rc = [ { user = "U0REVIEWER", iam = ["arn:aws:iam::123456789012:user/reviewer"] } ]\n'
+)
+
+
+def decided_in_slack(world: DeployWorld, arn: str, decision: str) -> dict[str, Any]:
+    """A reviewer's Slack decision, applied by the chat function's role; the event AWS sends for it."""
+    from registry_workflow.gate import ChatDecision, GateRecords
+
+    pending = world.sagemaker.describe_model_package(ModelPackageName=arn)["LastModifiedTime"].isoformat()
+    GateRecords(world.ledger.table_name).claim_chat_decision(
+        ChatDecision(arn, pending, decision, "U0REVIEWER", "rev", "rc", "ok", f"V1:{decision}")  # type: ignore[arg-type]
+    )
+    status = "Approved" if decision == "approve" else "Rejected"
+    role_client("SlackRole", "SlackFn").update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+    return approval_event(world.sagemaker, arn)
+
+
 def test_a_slack_approval_names_the_slack_user_as_the_deployments_approver(
     world: DeployWorld, deployer: Any, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from registry_workflow.gate import ChatDecision, GateRecords
-
     # GIVEN Slack approvals for the project, and a reviewer's Slack decision the chat function applied
-    (config_dir / "policy.toml").write_text(
-        POLICY
-        + '\n[projects."rc-fraud-detection".approval]\nslack = true\n\n[defaults.approval.slack_approvers]\n'
-        + 'rc = [ { user = "U0REVIEWER", iam = ["arn:aws:iam::123456789012:user/reviewer"] } ]\n'
-    )
+    (config_dir / "policy.toml").write_text(POLICY + SLACK_POLICY)
     monkeypatch.setenv("CHAT_APPROVALS_ROLE", "SlackRole")
     arn = register_version(world.sagemaker)
-    pending = world.sagemaker.describe_model_package(ModelPackageName=arn)["LastModifiedTime"].isoformat()
-    GateRecords(world.ledger.table_name).claim_chat_decision(
-        ChatDecision(arn, pending, "approve", "U0REVIEWER", "rev", "rc", "ok", "V1:h1")
-    )
-    role_client("SlackRole", "SlackFn").update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
 
     # WHEN the deployer takes the approval
-    assert deployer(approval_event(world.sagemaker, arn))["action"] == "started"
+    assert deployer(decided_in_slack(world, arn, "approve"))["action"] == "started"
 
     # THEN the deployment's record and the history name the Slack user, not the chat function's role
     record = world.ledger.in_progress(ENDPOINT)
@@ -427,6 +435,26 @@ def test_a_slack_approval_names_the_slack_user_as_the_deployments_approver(
     deploying = [e for e in AuditTrail(world.ledger.table_name).entries(GROUP) if e.kind == "deploying"]
     assert deploying, "no deploying entry"
     assert "U0REVIEWER" in str((deploying[-1].details or {}).get("approver")), deploying[-1]
+
+
+def test_a_slack_rejection_names_the_slack_user_on_the_rollback_and_in_the_history(
+    world: DeployWorld, deployer: Any, tracker: Any, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN v1 then v2 live, and Slack approvals on
+    live_version(world, deployer, tracker)
+    v2 = live_version(world, deployer, tracker)
+    (config_dir / "policy.toml").write_text(POLICY + SLACK_POLICY)
+    monkeypatch.setenv("CHAT_APPROVALS_ROLE", "SlackRole")
+
+    # WHEN a reviewer rejects v2 in Slack
+    assert deployer(decided_in_slack(world, v2, "reject"))["action"] == "started"
+
+    # THEN the rollback and the deployer's `rejected` entry name the Slack user, not the role
+    [rollback] = [r for r in world.ledger.for_endpoint(ENDPOINT) if r.kind == "rollback"]
+    assert "U0REVIEWER" in (rollback.approver or ""), rollback.approver
+    rejected = [e for e in AuditTrail(world.ledger.table_name).entries(GROUP) if e.kind == "rejected"]
+    assert rejected, "no rejected entry"
+    assert all("U0REVIEWER" in e.actor for e in rejected), [e.actor for e in rejected]
 
 
 def test_an_undo_whose_rollback_target_is_withdrawn_at_the_lock_goes_to_the_next_target(

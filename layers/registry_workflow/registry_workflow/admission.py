@@ -124,7 +124,8 @@ class Gatekeeper:
             group,
             status.lower(),
             key=f"{status}:{arn}:{detail.last_modified_time}",
-            actor=_who(package.get("LastModifiedBy")),
+            # a rejection made in Slack names the Slack user (the chat function's role only carried it)
+            actor=(status == REJECTED and self.records.chat_actor(package)) or _who(package.get("LastModifiedBy")),
             version=version,
             package_arn=arn,
             created=created,

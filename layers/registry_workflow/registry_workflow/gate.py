@@ -26,6 +26,7 @@ therefore taken once, before the gate writes anything, and kept in the ledger ta
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -661,6 +662,17 @@ class GateRecords(LedgerTableStore):
                 ":before": {"S": before},
             },
         )
+
+    def chat_actor(self, package: dict[str, Any]) -> str | None:
+        """The Slack user behind the version's last change, when the Slack approvals function made
+        it (`CHAT_APPROVALS_ROLE`, in the version's account): the role is only the messenger."""
+        chat_role = os.environ.get(CHAT_ROLE_ENV, "").strip()
+        changer = identity_of(package.get("LastModifiedBy"))
+        arn = str(package.get("ModelPackageArn") or "")
+        if not chat_role or changer is None or not changer.is_role_of({chat_role}, arn):
+            return None
+        decision = self.chat_decision(arn)
+        return decision.who if decision is not None else None
 
     def chat_decision(self, package_arn: str) -> ChatDecision | None:
         """The latest decision made in Slack on this version (sort keys are ISO times)."""

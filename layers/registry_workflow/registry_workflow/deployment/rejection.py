@@ -180,7 +180,7 @@ class Rejection:
                 project,
                 rejected,
                 reason=decision.why,
-                actor=actor_of(package),
+                actor=self._actor(package),
                 status="rejected but still live: nothing to roll back to",
             )
         return outcome_of(decision)
@@ -204,7 +204,7 @@ class Rejection:
             kind="retire",
             strategy="delete",
             rollback_of=rejected.deployment_id,
-            approver=actor_of(package),
+            approver=self._actor(package),
             approval_description=package.get("ApprovalDescription"),
             failure_reason=None,
             created_at="",
@@ -270,7 +270,7 @@ class Rejection:
             kind="rollback",
             rollback_of=rejected.deployment_id,
             previous_package_arn=rejected.package_arn,
-            approver=actor_of(package),
+            approver=self._actor(package),
             approval_description=package.get("ApprovalDescription"),
             strategy=stage.deploy.strategy,
             failure_reason=None,
@@ -291,6 +291,10 @@ class Rejection:
             == "admitted"
         )
         return self.reject(project, undone, f"replanned:{rollback.deployment_id}", stage, force=not stands)
+
+    def _actor(self, package: dict[str, Any]) -> str | None:
+        """Who rejected the version: the Slack user for a rejection made in Slack, else `actor_of`."""
+        return self._service.standing.records.chat_actor(package) or actor_of(package)
 
     def still_approved(self, project: Project, candidate: Deployment) -> bool:
         """A rollback target must still be approved, its approval not withdrawn since the gate
