@@ -20,7 +20,6 @@ from deploy_support import (
     ENDPOINT,
     GROUP,
     METRICS_BUCKET,
-    POLICY,
     DeployWorld,
     endpoint_event,
     live_version,
@@ -33,7 +32,7 @@ from iam_policy import Call, CallRecorder, Denial, Request, RolePolicies, decide
 from test_chat_approvals import job, slack  # noqa: F401 - the fixture, re-used
 from test_custom_resource import cfn_event, response_url  # noqa: F401 - the fixture, re-used
 from test_staged_promotion import PRODUCTION, STAGED_POLICY, live_in_staging, promote, soak
-from test_standing import queued_behind_an_update
+from test_standing import queued_then_policy_edited
 from test_sweep import scheduled_event
 
 pytest_plugins = ["deploy_support", "registry_fixtures", "slack_stub"]
@@ -105,9 +104,9 @@ def test_the_tracker_may_validate_a_queued_version_under_an_edited_policy(
     """The review's finding: the tracker validates inline (metrics from S3, the champion, the
     verdict stamped, a failure rejected) when a queued version has no verdict under the policy."""
     # GIVEN v3 queued behind v2's update, then the policy edited (a champion rule too: v2 is one)
-    _, v3 = queued_behind_an_update(world, deployer, tracker)
-    rules = f"min = {{ auc = {threshold} }}\nmax_regression = {{ auc = 0.5 }}"
-    (config_dir / "policy.toml").write_text(POLICY + f"\n[defaults.validation]\n{rules}\n")
+    _, v3 = queued_then_policy_edited(
+        world, deployer, tracker, f"min = {{ auc = {threshold} }}\nmax_regression = {{ auc = 0.5 }}"
+    )
     recorder.calls.clear()  # the tracker's turn only
 
     # WHEN v2 goes live and the tracker takes the queue
@@ -128,8 +127,7 @@ def test_the_tracker_sweep_may_start_a_stranded_queue_and_validate_it(
     world: DeployWorld, deployer: Any, tracker: Any, recorder: CallRecorder, config_dir: Path
 ) -> None:
     # GIVEN v3 queued, the policy edited, and v2's InService event lost
-    queued_behind_an_update(world, deployer, tracker)
-    (config_dir / "policy.toml").write_text(POLICY + "\n[defaults.validation]\nmin = { auc = 0.5 }\n")
+    queued_then_policy_edited(world, deployer, tracker, "min = { auc = 0.5 }")
     set_endpoint_status(ENDPOINT, "InService")
     recorder.calls.clear()
 

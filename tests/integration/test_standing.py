@@ -48,6 +48,15 @@ def queued_behind_an_update(world: DeployWorld, deployer: Any, tracker: Any) -> 
     return v2, v3
 
 
+def queued_then_policy_edited(world: DeployWorld, deployer: Any, tracker: Any, rules: str) -> tuple[str, str]:
+    """`queued_behind_an_update`, then policy.toml's validation rules edited to `rules` (any edit
+    changes the policy's digest: v3 has no verdict under the policy in force)."""
+    v2, v3 = queued_behind_an_update(world, deployer, tracker)
+    policy = Path(os.environ["REGISTRY_CONFIG_DIR"]) / "policy.toml"
+    policy.write_text(POLICY + f"\n[defaults.validation]\n{rules}\n")
+    return v2, v3
+
+
 def test_a_queued_version_set_back_to_pending_and_self_approved_is_never_started(
     world: DeployWorld, deployer: Any, tracker: Any
 ) -> None:
@@ -94,9 +103,7 @@ def test_a_queued_version_without_a_passing_verdict_under_the_policy_in_force_is
     world: DeployWorld, deployer: Any, tracker: Any
 ) -> None:
     # GIVEN v3 (auc 0.9) queued, then the policy tightened to auc >= 0.95
-    v2, v3 = queued_behind_an_update(world, deployer, tracker)
-    policy = Path(os.environ["REGISTRY_CONFIG_DIR"]) / "policy.toml"
-    policy.write_text(POLICY + "\n[defaults.validation]\nmin = { auc = 0.95 }\n")
+    v2, v3 = queued_then_policy_edited(world, deployer, tracker, "min = { auc = 0.95 }")
 
     # WHEN the tracker starts the queue
     set_endpoint_status(ENDPOINT, "InService")
@@ -115,9 +122,7 @@ def test_a_policy_edit_that_still_passes_the_queued_version_lets_it_start(
 ) -> None:
     # any edit changes the policy's digest (here: a looser threshold); the queued version is
     # validated under the new policy when its turn comes, passes, and starts
-    _, _v3 = queued_behind_an_update(world, deployer, tracker)
-    policy = Path(os.environ["REGISTRY_CONFIG_DIR"]) / "policy.toml"
-    policy.write_text(POLICY + "\n[defaults.validation]\nmin = { auc = 0.5 }\n")
+    queued_then_policy_edited(world, deployer, tracker, "min = { auc = 0.5 }")
 
     set_endpoint_status(ENDPOINT, "InService")
     tracked = tracker(endpoint_event(world.sagemaker))

@@ -27,13 +27,13 @@ from registry_workflow import aws
 from registry_workflow.audit import WORKFLOW_ACTOR, AuditTrail, created_of, version_key
 from registry_workflow.gate import (
     APPROVED,
-    CHAT_ROLE_ENV,
     PENDING,
     REJECTED,
     SAME_CHANGE_SECONDS,
     WORKFLOW_ROLES_ENV,
     ApprovalVerdict,
     GateRecords,
+    configured_chat_role,
     identity_of,
     judge_approval,
     judge_chat_approval,
@@ -88,7 +88,7 @@ class Gatekeeper:
             AuditTrail.from_env(),
             sagemaker=sagemaker,
             workflow_roles=frozenset(r.strip() for r in os.environ.get(WORKFLOW_ROLES_ENV, "").split(",") if r.strip()),
-            chat_role=os.environ.get(CHAT_ROLE_ENV, "").strip() or None,
+            chat_role=configured_chat_role(),
         )
 
     # --- the audit entries of a change ------------------------------------------------------------
@@ -141,7 +141,7 @@ class Gatekeeper:
         if not detail.last_modified_time and not _same_change(detail, package):
             return None  # no time of its own: the description's may be a later, admitted approval's
         when = _approved_at(detail, package)
-        self.records.revoke(detail.arn, package.get("CreationTime") or _instant(detail.creation_time), when)
+        self.records.revoke(detail.arn, _created(detail, package), when)
         return when
 
     def withdraw(self, detail: ModelPackageDetail, package: dict[str, Any]) -> str | None:
@@ -302,8 +302,7 @@ class Gatekeeper:
             "approval refused", extra={"package_arn": detail.arn, "refusal": refusal, "reason": reason, "then": then}
         )
         # a refused approval withdraws any earlier one the gate admitted (decision 84)
-        created = (package or {}).get("CreationTime") or _instant(detail.creation_time)
-        self.records.revoke(detail.arn, created, _approved_at(detail, package))
+        self.records.revoke(detail.arn, _created(detail, package), _approved_at(detail, package))
         self.trail.record(
             detail.group_name,
             "refused",
@@ -358,6 +357,11 @@ def _instant(canonical: str | None) -> datetime | None:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else None
+
+
+def _created(detail: ModelPackageDetail, package: dict[str, Any] | None) -> object:
+    """The version's CreationTime: as described, else as the event gave it (the standing's key)."""
+    return (package or {}).get("CreationTime") or _instant(detail.creation_time)
 
 
 def _approved_at(detail: ModelPackageDetail, package: dict[str, Any] | None) -> str:

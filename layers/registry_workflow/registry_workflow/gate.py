@@ -666,7 +666,7 @@ class GateRecords(LedgerTableStore):
     def chat_actor(self, package: dict[str, Any]) -> str | None:
         """The Slack user behind the version's last change, when the Slack approvals function made
         it (`CHAT_APPROVALS_ROLE`, in the version's account): the role is only the messenger."""
-        chat_role = os.environ.get(CHAT_ROLE_ENV, "").strip()
+        chat_role = configured_chat_role()
         changer = identity_of(package.get("LastModifiedBy"))
         arn = str(package.get("ModelPackageArn") or "")
         if not chat_role or changer is None or not changer.is_role_of({chat_role}, arn):
@@ -720,6 +720,11 @@ def _about(item: dict[str, Any], created: datetime) -> bool:
 
 def _to_millis(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def configured_chat_role() -> str | None:
+    """The Slack approvals function's role name (`CHAT_APPROVALS_ROLE`), None when Slack is not wired."""
+    return os.environ.get(CHAT_ROLE_ENV, "").strip() or None
 
 
 def _admitted(standing: dict[str, Any]) -> bool:

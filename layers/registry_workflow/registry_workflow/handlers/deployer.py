@@ -23,12 +23,12 @@ from registry_workflow.config import Project
 from registry_workflow.deadline import Deadline
 from registry_workflow.deployment import APPROVED, REJECTED, DeploymentService, Outcome
 from registry_workflow.events import ModelPackageDetail, parse_model_package_event
+from registry_workflow.gate import PENDING
 from registry_workflow.handlers.intake import approval_key, ignored, managed_project, parse_or_refuse
 from registry_workflow.idempotency import run_once
 from registry_workflow.observability import logger
 
 ACTIONS = {"Approved", "Rejected"}
-PENDING = "PendingManualApproval"
 
 
 def handle(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
